@@ -1,0 +1,13 @@
+"""Candidates: top-K neighbour search per embedder ∪ exact-hash blocks, as one pair table.
+
+Public API: :func:`build_candidates`, :class:`CandidateSet`, :class:`Neighbours`,
+:func:`candidate_recall`, :func:`top_k`, :func:`pair_similarity`, :func:`reverse_positions`, :func:`save_neighbours`,
+:func:`load_neighbours`.
+"""
+from .build import CandidateSet, Neighbours, build_candidates, candidate_recall
+from .pairs import pair_similarity, reverse_positions
+from .search import top_k
+from .store import load_neighbours, save_neighbours
+
+__all__ = ["CandidateSet", "Neighbours", "build_candidates", "candidate_recall",
+           "load_neighbours", "pair_similarity", "reverse_positions", "save_neighbours", "top_k"]

@@ -1,0 +1,94 @@
+"""The candidates table: union of every embedder's top-K lists and the exact-hash blocks."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from common.console import track
+
+from .blocks import hash_block_pairs
+from .pairs import pair_similarity
+from .search import top_k
+
+
+@dataclass
+class Neighbours:
+    """One embedder's top-K list per posting: ``index`` and ``similarity``, n × k, best first."""
+
+    index: np.ndarray
+    similarity: np.ndarray
+
+
+@dataclass
+class CandidateSet:
+    table: pl.DataFrame
+    neighbours: dict[str, Neighbours]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def build_candidates(embeddings, k: int = 50) -> CandidateSet:
+    """Candidate pairs from a list of :class:`embedders.Embedding`.
+
+    Dense and sparse embeddings contribute their top-``k`` lists, hash embeddings their
+    exact-equality blocks. The union is closed under symmetry (if (i, j) is a candidate, so is
+    (j, i)), sorted by (i, j), and carries per vector embedder ``sim_<name>`` (cosine for every
+    pair; null where either row has no vector) and ``rank_<name>`` (1-based rank of j in i's list;
+    null where j is not in it).
+    """
+    n = len(embeddings[0])
+    seconds: dict[str, float] = {}
+    neighbours: dict[str, Neighbours] = {}
+    keys = [np.empty(0, np.int64)]
+    for emb in track(embeddings, "neighbour search"):
+        start = time.perf_counter()
+        if emb.kind == "hash":
+            i, j = hash_block_pairs(emb.vectors, emb.missing)
+            keys.append(i * n + j)
+        else:
+            index, sims = top_k(emb.vectors, k, emb.missing)
+            neighbours[emb.name] = Neighbours(index, sims)
+            i, j = _list_pairs(index)
+            keys.extend([i * n + j, j * n + i])
+        seconds[f"search_{emb.name}"] = round(time.perf_counter() - start, 3)
+
+    start = time.perf_counter()
+    keys = np.unique(np.concatenate(keys))
+    i, j = (keys // n).astype(np.int32), (keys % n).astype(np.int32)
+    columns: dict[str, pl.Series] = {"i": pl.Series("i", i), "j": pl.Series("j", j)}
+    for emb in embeddings:
+        if emb.kind == "hash":
+            continue
+        sim = pair_similarity(emb.vectors, i, j)
+        no_vector = emb.missing[i] | emb.missing[j]
+        columns[f"sim_{emb.name}"] = pl.Series(f"sim_{emb.name}", sim).set(
+            pl.Series(no_vector), None) if no_vector.any() else pl.Series(f"sim_{emb.name}", sim)
+        columns[f"rank_{emb.name}"] = _rank_column(f"rank_{emb.name}", neighbours[emb.name],
+                                                   keys, n)
+    seconds["union"] = round(time.perf_counter() - start, 3)
+    return CandidateSet(pl.DataFrame(list(columns.values())), neighbours, seconds)
+
+
+def _list_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.repeat(np.arange(index.shape[0], dtype=np.int64), index.shape[1])
+    cols = index.ravel()
+    valid = cols >= 0
+    return rows[valid], cols[valid]
+
+
+def _rank_column(name: str, lists: Neighbours, keys: np.ndarray, n: int) -> pl.Series:
+    i, j = _list_pairs(lists.index)
+    ranks = (np.nonzero(lists.index >= 0)[1] + 1).astype(np.int16)
+    position = np.searchsorted(keys, i * n + j)
+    out = np.zeros(len(keys), dtype=np.int16)
+    out[position] = ranks
+    return pl.Series(name, out).replace(0, None)
+
+
+def candidate_recall(i: np.ndarray, j: np.ndarray, labels: np.ndarray) -> float:
+    """Share of true ordered pairs (i ≠ j, same label) that are among the candidates."""
+    sizes = np.bincount(labels)[labels]
+    total = int((sizes - 1).sum())
+    return float((labels[i] == labels[j]).sum() / total) if total else 1.0

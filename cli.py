@@ -1,0 +1,372 @@
+"""Command line of the product-matching toolkit. It only wires the stages together:
+
+    candidates    postings → embeddings → candidate pairs             (work dir)
+    train-ranker  candidates → features → P1 cross-validation → model  (work dir)
+    submit        new postings + model → submission CSV
+    evaluate      submission + labelled postings → F1, precision, recall
+    demo          all of the above on a generated catalog
+
+Every command exits with status 2 and one clear line on bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from common.atomic import read_json, write_json, write_parquet, write_text
+from common.console import Timer, stderr, summary
+from common.errors import InputError
+from common.postings import has_labels, label_codes, load_postings
+from common.workdir import WorkDir
+
+DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
+VERSION = "0.1.0"
+
+
+# ----------------------------------------------------------------------------- stage wiring
+
+def _embed(postings: pl.DataFrame, specs: list[dict], cache: Path, images: Path | None,
+           timer: Timer) -> list:
+    from embedders import create_embedder, embed_catalog
+
+    embeddings = []
+    for spec in specs:
+        embedder = create_embedder(spec["name"], **spec.get("config", {}))
+        with timer.step(f"embed_{spec['name']}"):
+            embeddings.append(embed_catalog(embedder, postings, cache, images))
+    return embeddings
+
+
+def _embedder_specs(names: str) -> list[dict]:
+    from embedders import create_embedder
+
+    specs = []
+    for name in [n.strip() for n in names.split(",") if n.strip()]:
+        specs.append({"name": name, "config": create_embedder(name).get_config()})
+    if not specs:
+        raise InputError("--embedders names no embedder")
+    return specs
+
+
+def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
+                  neighbours: dict):
+    from features import PairContext
+
+    return PairContext(table, postings, {e.name: e for e in embeddings}, neighbours)
+
+
+def run_candidates(args) -> dict:
+    from candidates import build_candidates, candidate_recall, save_neighbours
+
+    timer = Timer()
+    work = WorkDir(args.work)
+    with timer.step("load"):
+        postings = load_postings(args.postings)
+        write_parquet(work.postings, postings)
+    specs = _embedder_specs(args.embedders)
+    images = Path(args.images) if args.images else None
+    embeddings = _embed(postings, specs, work.embeddings, images, timer)
+    with timer.step("search"):
+        found = build_candidates(embeddings, args.k)
+    with timer.step("write"):
+        write_parquet(work.candidates, found.table)
+        save_neighbours(work.neighbours, found.neighbours)
+    table = found.table
+    report = {"postings": str(args.postings), "images": str(images) if images else None,
+              "rows": postings.height, "k": args.k, "embedders": specs,
+              "pairs": table.height, "pairs_per_posting": round(table.height / postings.height, 3),
+              "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
+    if has_labels(postings):
+        labels = label_codes(postings)
+        i, j = table["i"].to_numpy(), table["j"].to_numpy()
+        report["recall"] = round(candidate_recall(i, j, labels), 6)
+        reverse = _reverse(table, postings)
+        report["recall_by_embedder"] = {}
+        for e in embeddings:
+            if e.kind != "hash":  # pairs where either end lists the other
+                listed = table[f"rank_{e.name}"].is_not_null().to_numpy()
+                either = listed | listed[reverse]
+                report["recall_by_embedder"][e.name] = round(
+                    candidate_recall(i[either], j[either], labels), 6)
+    write_json(work.candidates_report, report)
+    recall = f", recall {report['recall']:.3f}" if "recall" in report else ""
+    summary(f"candidates: {table.height:,} pairs ({report['pairs_per_posting']:.1f} per posting)"
+            f"{recall}, {timer.total:.1f} s → {work.candidates}")
+    return report
+
+
+def _reverse(table: pl.DataFrame, postings: pl.DataFrame) -> np.ndarray:
+    from candidates import reverse_positions
+
+    return np.maximum(reverse_positions(table["i"].to_numpy(), table["j"].to_numpy(),
+                                        postings.height), 0)
+
+
+def _features_for(work: WorkDir, postings: pl.DataFrame, table: pl.DataFrame, specs: list[dict],
+                  images: Path | None, neighbours: dict, groups: list[str] | None, timer: Timer):
+    from features import build_features
+
+    embeddings = _embed(postings, specs, work.embeddings, images, timer)
+    ctx = _pair_context(postings, table, embeddings, neighbours)
+    with timer.step("features"):
+        return build_features(ctx, groups)
+
+
+def run_train_ranker(args) -> dict:
+    from candidates import load_neighbours
+    from postprocess import ThresholdMatcher
+    from ranker import PairRanker, fit_final, out_of_fold_scores
+
+    timer = Timer()
+    work = WorkDir(args.work)
+    report = read_json(work.require(work.candidates_report, "candidates"))
+    postings = pl.read_parquet(work.require(work.postings, "candidates"))
+    if not has_labels(postings):
+        raise InputError("the postings have no label_group column; train-ranker needs labels",
+                         file=report["postings"], column="label_group")
+    table = pl.read_parquet(work.require(work.candidates, "candidates"))
+    specs = report["embedders"]
+    vector_names = [s["name"] for s in specs if f"rank_{s['name']}" in table.columns]
+    neighbours = load_neighbours(work.neighbours, vector_names)
+    images = Path(report["images"]) if report.get("images") else None
+    groups = args.groups.split(",") if args.groups else None
+    features = _features_for(work, postings, table, specs, images, neighbours, groups, timer)
+    with timer.step("write_features"):
+        write_parquet(work.features, features.frame)
+        write_json(work.features_report, {"groups": features.groups, "seconds": features.seconds,
+                                          "pairs": features.frame.height})
+    labels = label_codes(postings)
+    i = features.frame["i"].to_numpy().astype(np.int64)
+    j = features.frame["j"].to_numpy().astype(np.int64)
+    y = (labels[i] == labels[j]).astype(np.float32)
+    X = features.matrix()
+
+    def make_ranker() -> PairRanker:
+        return PairRanker(backend=args.backend, seed=args.seed)
+
+    with timer.step("cross_validation"):
+        oof = out_of_fold_scores(X, y, i, j, labels, features.names, make_ranker, args.folds,
+                                 args.seed, negative_rate=args.negative_rate)
+    write_parquet(work.oof_scores, pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32),
+                                                 "p": oof.scores}))
+    with timer.step("postprocess"):
+        matcher = ThresholdMatcher(symmetrise=args.symmetrise).fit(i, j, oof.scores, labels)
+    rounds = int(np.median(oof.best_iterations))
+    with timer.step("final_model"):
+        final = fit_final(X, y, features.names, make_ranker, rounds, args.seed, args.negative_rate)
+    steps = [{"step": "threshold", **{k: round(v, 6) for k, v in matcher.score_.items()}}]
+    metrics = {
+        **steps[-1], "threshold": matcher.threshold_, "postprocess_steps": steps,
+        "backend": args.backend, "folds": args.folds, "seed": args.seed,
+        "negative_rate": args.negative_rate, "best_iterations": oof.best_iterations,
+        "final_trees": rounds, "pairs": int(len(y)), "positive_pairs": int(y.sum()),
+        "features": len(features.names), "feature_groups": sorted(set(features.groups.values())),
+        "candidate_recall": report.get("recall"),
+        "threshold_curve": [[t, round(f, 6)] for t, f, *_ in matcher.curve_],
+        "seconds": {**timer.seconds, "fold_seconds": oof.seconds,
+                    "feature_groups": features.seconds, "total": timer.total},
+    }
+    final.save(work.model, features.groups, {
+        "toolkit_version": VERSION, "embedders": specs, "k": report["k"],
+        "feature_groups": groups or sorted(set(features.groups.values())),
+        "postprocess": matcher.get_params(), "oof_metrics": {k: metrics[k] for k in
+                                                             ("f1", "precision", "recall")}})
+    importance = final.gain_importance()
+    write_text(work.model / "importance.csv", "feature,group,gain\n" + "".join(
+        f"{name},{features.groups[name]},{gain:.3f}\n"
+        for name, gain in sorted(importance.items(), key=lambda kv: -kv[1])))
+    write_json(work.metrics, metrics)
+    summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
+            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}, threshold "
+            f"{matcher.threshold_:.2f}) on {len(y):,} pairs, {timer.total:.1f} s → {work.metrics}")
+    return metrics
+
+
+def run_submit(args) -> pl.DataFrame:
+    from candidates import build_candidates
+    from postprocess import ThresholdMatcher, to_submission
+    from ranker import PairRanker
+
+    timer = Timer()
+    model_dir = Path(args.model)
+    if not (model_dir / "schema.json").exists() and (model_dir / "model" / "schema.json").exists():
+        model_dir = model_dir / "model"  # a work directory was given
+    ranker, schema = PairRanker.load(model_dir)
+    with timer.step("load"):
+        postings = load_postings(args.postings)
+    scratch = None
+    if args.work:
+        work = WorkDir(args.work)
+    else:
+        scratch = tempfile.mkdtemp(prefix="match-submit-")
+        work = WorkDir(scratch)
+    try:
+        images = Path(args.images) if args.images else None
+        embeddings = _embed(postings, schema["embedders"], work.embeddings, images, timer)
+        with timer.step("search"):
+            found = build_candidates(embeddings, schema["k"])
+        from features import build_features
+
+        ctx = _pair_context(postings, found.table, embeddings, found.neighbours)
+        with timer.step("features"):
+            features = build_features(ctx, schema["feature_groups"])
+        _check_schema(features.names, ranker.feature_names_, model_dir)
+        with timer.step("score"):
+            p = ranker.predict(features.matrix(ranker.feature_names_)) if features.frame.height \
+                else np.empty(0, np.float32)
+        with timer.step("postprocess"):
+            matcher = ThresholdMatcher(symmetrise=schema["postprocess"]["symmetrise"],
+                                       max_matches=schema["postprocess"]["max_matches"])
+            matcher.threshold_ = schema["postprocess"]["threshold"]
+            i = features.frame["i"].to_numpy().astype(np.int64)
+            j = features.frame["j"].to_numpy().astype(np.int64)
+            keep = matcher.predict(i, j, p, postings.height)
+            submission = to_submission(postings["posting_id"], i[keep], j[keep], p[keep])
+        with timer.step("write"):
+            out = Path(args.out)
+            from common.atomic import atomic_path
+
+            with atomic_path(out) as tmp:
+                submission.write_csv(tmp)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    sizes = submission["matches"].str.count_matches(" ") + 1
+    summary(f"submit: {postings.height:,} postings, {found.table.height:,} pairs, "
+            f"{float(sizes.mean()):.2f} matches per posting, {timer.total:.1f} s → {args.out}")
+    return submission
+
+
+def _check_schema(built: list[str], expected: list[str], model_dir: Path) -> None:
+    if sorted(built) != sorted(expected):
+        unknown = sorted(set(expected) - set(built))
+        extra = sorted(set(built) - set(expected))
+        raise InputError(f"the model's feature schema does not match the features this toolkit "
+                         f"builds (unknown to it: {unknown}; not in the model: {extra}); retrain",
+                         file=str(model_dir / "schema.json"))
+
+
+def run_evaluate(args) -> dict:
+    from common.metric import score_submission
+
+    postings = load_postings(args.postings)
+    if not has_labels(postings):
+        raise InputError("no label_group column: nothing to evaluate against",
+                         file=args.postings, column="label_group")
+    submission = load_submission(args.submission)
+    score = score_submission(postings, submission, args.submission).as_dict()
+    print(json.dumps(score))
+    return score
+
+
+def load_submission(path: str) -> pl.DataFrame:
+    if not Path(path).is_file():
+        raise InputError("file not found", file=path)
+    try:
+        return pl.read_csv(path, infer_schema=False)
+    except Exception as exc:
+        raise InputError(f"not a readable CSV file ({str(exc).splitlines()[0]})",
+                         file=path) from None
+
+
+def run_demo(args) -> dict:
+    from common.demo import generate_catalog
+
+    root = Path(args.work)
+    root.mkdir(parents=True, exist_ok=True)
+    train_path, test_path = root / "demo_train.csv", root / "demo_test.csv"
+    generate_catalog(n_products=args.products, seed=0).write_csv(train_path)
+    generate_catalog(n_products=max(args.products // 3, 20), seed=1, id_prefix="test") \
+        .write_csv(test_path)
+    stderr.print(f"generated catalogs (not real data): {train_path}, {test_path}")
+    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k)
+    run_candidates(argparse.Namespace(postings=str(train_path), work=str(root / "work"), **common))
+    run_train_ranker(argparse.Namespace(work=str(root / "work"), backend="lightgbm", folds=5,
+                                        seed=42, negative_rate=1.0, symmetrise="mean",
+                                        groups=None))
+    submission_path = root / "submission.csv"
+    run_submit(argparse.Namespace(postings=str(test_path), images=None, model=str(root / "work"),
+                                  out=str(submission_path), work=None))
+    stderr.print("held-out generated test catalog (labels known because it is generated):")
+    return run_evaluate(argparse.Namespace(postings=str(test_path),
+                                           submission=str(submission_path)))
+
+
+# ----------------------------------------------------------------------------- argument parsing
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python cli.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=VERSION)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("candidates", help="embed postings and build candidate pairs")
+    p.add_argument("--postings", required=True, help="postings CSV or parquet")
+    p.add_argument("--images", help="folder holding the files named in the image column")
+    p.add_argument("--work", required=True, help="work directory for every artifact")
+    p.add_argument("--embedders", default=DEFAULT_EMBEDDERS,
+                   help=f"comma-separated embedder names (default {DEFAULT_EMBEDDERS})")
+    p.add_argument("--k", type=int, default=50, help="neighbours per posting per embedder")
+    p.set_defaults(run=run_candidates)
+
+    p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
+    p.add_argument("--work", required=True, help="work directory written by `candidates`")
+    p.add_argument("--backend", choices=["lightgbm", "xgboost"], default="lightgbm")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--negative-rate", type=float, default=0.25,
+                   help="share of non-matching pairs kept for training (weighted back)")
+    p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
+    p.add_argument("--groups", help="comma-separated feature groups (default: all)")
+    p.set_defaults(run=run_train_ranker)
+
+    p = sub.add_parser("submit", help="match a new catalog with a trained model")
+    p.add_argument("--postings", required=True)
+    p.add_argument("--images")
+    p.add_argument("--model", required=True, help="model folder (or the work dir holding it)")
+    p.add_argument("--out", required=True, help="submission CSV to write")
+    p.add_argument("--work", help="keep embeddings and candidates here (cache across runs)")
+    p.set_defaults(run=run_submit)
+
+    p = sub.add_parser("evaluate", help="score a submission against labelled postings")
+    p.add_argument("--postings", required=True)
+    p.add_argument("--submission", required=True)
+    p.set_defaults(run=run_evaluate)
+
+    p = sub.add_parser("demo", help="run everything on a generated catalog and print its F1")
+    p.add_argument("--work", default="runs/demo")
+    p.add_argument("--products", type=int, default=600)
+    p.add_argument("--k", type=int, default=50)
+    p.set_defaults(run=run_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name, smallest in (("k", 1), ("folds", 2), ("products", 20)):
+        if getattr(args, name, smallest) < smallest:
+            stderr.print(f"[red]error:[/red] --{name} must be at least {smallest}")
+            return 2
+    if not 0 < getattr(args, "negative_rate", 1.0) <= 1:
+        stderr.print("[red]error:[/red] --negative-rate must be in (0, 1]")
+        return 2
+    try:
+        args.run(args)
+    except InputError as exc:
+        stderr.print(f"[red]error:[/red] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        stderr.print("interrupted; finished artifacts are kept, partial ones were not written")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Progress bars, warnings and the one-line summaries every long step ends with.
+
+Everything goes to stderr so that stdout stays machine-readable (``evaluate`` prints JSON there).
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Iterable, Iterator, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+T = TypeVar("T")
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/yellow] {message}")
+
+
+def summary(message: str) -> None:
+    stderr.print(f"[bold]{message}[/bold]")
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """A progress bar over ``items`` that stays quiet when stderr is not a terminal."""
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=stderr, transient=True,
+                        disable=not stderr.is_terminal)
+    with progress:
+        yield from progress.track(items, total=total, description=description)
+
+
+class Timer:
+    """Collects wall-clock seconds per named step, for the ``seconds`` entries of the reports."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+
+    @property
+    def total(self) -> float:
+        return round(sum(self.seconds.values()), 3)

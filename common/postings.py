@@ -1,0 +1,180 @@
+"""The postings table: loading from CSV or parquet, and validation at the boundary.
+
+Every problem is reported as an :class:`InputError` naming the file, the 1-based data row and the
+column, so the command line can print one clear line and exit with status 2.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import polars as pl
+
+from .console import warn
+from .errors import InputError
+
+REQUIRED_COLUMNS = ("posting_id", "title")
+OPTIONAL_COLUMNS = ("image", "image_phash", "label_group")
+# Titles longer than this are cut: a seller title is ~60 characters; 100,000-character ones are
+# spam or broken exports, and would make TF-IDF and fuzzy features slow without adding signal.
+MAX_TITLE_CHARS = 2000
+_PHASH = re.compile(r"^[0-9a-fA-F]{16}$")
+# Absolute (POSIX, UNC or drive-letter) paths, any '..' component, or a NUL byte.
+_ESCAPING_IMAGE = re.compile(r"^[/\\]|^[A-Za-z]:|(^|[/\\])\.\.([/\\]|$)|\x00")
+
+
+def load_postings(path: str | Path) -> pl.DataFrame:
+    """Read and validate a postings file (``.csv`` or ``.parquet``).
+
+    Returns a DataFrame with string columns ``posting_id``, ``title`` (never null), and where the
+    file has them ``image``, ``image_phash`` (lower-case hex) and ``label_group``; extra columns
+    are kept. Row order is the file's order: row ``k`` of every array downstream is this row.
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise InputError("file not found" if not path.exists() else "not a file", file=name)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame = _read_parquet(path)
+    else:
+        frame = _read_csv(path)
+    return validate_postings(frame, name)
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for corrupt files
+        raise InputError(f"not a readable parquet file ({exc.__class__.__name__}: {exc})",
+                         file=str(path)) from None
+    return frame.with_columns(pl.all().cast(pl.String))
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw.strip():
+        raise InputError("file is empty", file=str(path))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        row, column = _locate_offset(raw, exc.start)
+        raise InputError(f"bytes that are not UTF-8 ({raw[exc.start:exc.end]!r})",
+                         file=str(path), row=row, column=column) from None
+    try:
+        return pl.read_csv(io.StringIO(text), infer_schema=False, quote_char='"')
+    except Exception as exc:
+        row = _first_ragged_row(text)
+        raise InputError(f"not a well-formed CSV file ({str(exc).splitlines()[0]})",
+                         file=str(path), row=row) from None
+
+
+def _locate_offset(raw: bytes, offset: int) -> tuple[int | None, str | None]:
+    """Data row and column holding byte ``offset`` (assumes no newline inside quoted fields)."""
+    header = next(csv.reader([raw.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")]))
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    row = raw.count(b"\n", 0, line_start)  # header is line 0, so this is the 1-based data row
+    prefix = raw[line_start:offset].decode("utf-8", "replace")
+    fields = next(csv.reader([prefix + "x"]))
+    column = header[len(fields) - 1] if 0 < len(fields) <= len(header) else None
+    return (row if row > 0 else None), column
+
+
+def _first_ragged_row(text: str) -> int | None:
+    rows = csv.reader(io.StringIO(text))
+    width = len(next(rows, []))
+    for number, fields in enumerate(rows, start=1):
+        if len(fields) != width:
+            return number
+    return None
+
+
+def validate_postings(frame: pl.DataFrame, name: str = "<postings>") -> pl.DataFrame:
+    """Check a postings table per DESIGN.md and return it normalised (see :func:`load_postings`)."""
+    for column in REQUIRED_COLUMNS:
+        if column not in frame.columns:
+            raise InputError(f"required column is missing (found: {', '.join(frame.columns)})",
+                             file=name, column=column)
+    if frame.height == 0:
+        raise InputError("no postings (the file has a header and no rows)", file=name)
+    frame = frame.with_columns(pl.col(c).cast(pl.String) for c in frame.columns)
+
+    ids = frame["posting_id"]
+    blank = ids.is_null() | (ids.str.strip_chars() == "")
+    if blank.any():
+        raise InputError("posting_id is empty", file=name, row=_first(blank), column="posting_id")
+    repeated = ~ids.is_first_distinct()
+    if repeated.any():
+        row = _first(repeated)
+        first = _first(ids == ids[row - 1])
+        raise InputError(f"duplicate posting_id {ids[row - 1]!r} (first in row {first})",
+                         file=name, row=row, column="posting_id")
+
+    titles = frame["title"].fill_null("")
+    too_long = titles.str.len_chars() > MAX_TITLE_CHARS
+    if too_long.any():
+        warn(f"{name}: {int(too_long.sum())} titles longer than {MAX_TITLE_CHARS} characters "
+             "were cut to that length")
+        titles = titles.str.slice(0, MAX_TITLE_CHARS)
+    frame = frame.with_columns(titles.alias("title"))
+
+    if "image_phash" in frame.columns:
+        phash = frame["image_phash"].str.strip_chars()
+        bad = phash.is_not_null() & ~phash.str.contains(_PHASH.pattern)
+        if bad.any():
+            row = _first(bad)
+            raise InputError(f"image_phash {phash[row - 1]!r} is not 16 hexadecimal digits",
+                             file=name, row=row, column="image_phash")
+        frame = frame.with_columns(phash.str.to_lowercase().alias("image_phash"))
+
+    if "image" in frame.columns:
+        image = frame["image"]
+        escapes = image.is_not_null() & (
+            image.str.contains(_ESCAPING_IMAGE.pattern) | (image.str.strip_chars() == ""))
+        if escapes.any():
+            row = _first(escapes)
+            raise InputError(f"image name {image[row - 1]!r} leaves the images folder "
+                             "(empty names, absolute paths and '..' are refused)",
+                             file=name, row=row, column="image")
+
+    if "label_group" in frame.columns:
+        labels = frame["label_group"]
+        missing = labels.is_null() | (labels.str.strip_chars() == "")
+        if missing.any() and not missing.all():
+            raise InputError("label_group is empty; a labelled catalog needs a label on every row",
+                             file=name, row=_first(missing), column="label_group")
+        if missing.all():
+            frame = frame.drop("label_group")
+    return frame
+
+
+def _first(mask: pl.Series) -> int:
+    """1-based row of the first true value of ``mask``."""
+    return int(mask.arg_true()[0]) + 1
+
+
+def has_labels(postings: pl.DataFrame) -> bool:
+    return "label_group" in postings.columns
+
+
+def label_codes(postings: pl.DataFrame):
+    """Integer code per row for ``label_group`` (equal codes = same product)."""
+    import numpy as np
+
+    _, codes = np.unique(postings["label_group"].to_numpy().astype(str), return_inverse=True)
+    return codes.astype(np.int64)
+
+
+def fingerprint(postings: pl.DataFrame, columns: tuple[str, ...] = ("posting_id", "title")) -> str:
+    """Hash of the posting order and the given columns: keys caches, detects stale ones."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for column in columns:
+        if column in postings.columns:
+            digest.update(column.encode())
+            digest.update(postings[column].fill_null("\x00<null>").str.join("\x1f")[0].encode())
+    return digest.hexdigest()

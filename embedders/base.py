@@ -1,0 +1,72 @@
+"""What every embedder is and returns."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+# Kinds of vectors and how candidate search treats them:
+#   dense  - float32 n × d, L2-normalised rows; exact inner-product top-K with faiss
+#   sparse - CSR float32 n × d, L2-normalised rows; exact top-K by chunked sparse products
+#   hash   - uint64 per row (a 64-bit perceptual hash); exact-equality blocks, Hamming distances
+KINDS = ("dense", "sparse", "hash")
+
+
+@dataclass
+class Embedding:
+    """One embedder's vectors for a catalog. ``missing[r]`` marks rows without a vector (an empty
+    title, an absent or unreadable image); their vectors are zero and they get no neighbours."""
+
+    name: str
+    kind: str
+    vectors: Any
+    missing: np.ndarray
+    manifest: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.vectors.shape[0]
+
+
+class Embedder:
+    """Base class. Parameters live in ``__init__`` (plain data, as in scikit-learn); ``embed`` does
+    the work. ``input_columns`` names the postings columns the vectors depend on, for the cache."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    input_columns: ClassVar[tuple[str, ...]] = ("posting_id", "title")
+
+    def get_config(self) -> dict[str, Any]:
+        """The ``__init__`` parameters and their values (as scikit-learn's ``get_params``)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {p: list(v) if isinstance(v := getattr(self, p), tuple) else v for p in names}
+
+    def model_fingerprint(self) -> str:
+        """Identifies the weights or library behind the vectors; changes invalidate caches."""
+        return ""
+
+    def embed(self, postings: pl.DataFrame, images_dir: Path | None = None) -> Embedding:
+        raise NotImplementedError
+
+    def cache_key(self, postings_fingerprint: str, extra: str = "") -> str:
+        payload = json.dumps([self.name, self.get_config(), self.model_fingerprint(),
+                              postings_fingerprint, extra], sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def l2_normalise_rows(vectors):
+    """Unit-length rows; all-zero rows stay zero. Works for dense arrays and CSR matrices."""
+    if sp.issparse(vectors):
+        vectors = sp.csr_matrix(vectors, dtype=np.float32)
+        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ vectors, dtype=np.float32)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

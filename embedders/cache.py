@@ -1,0 +1,78 @@
+"""Embedding cache: one folder per embedder under the work directory, keyed by inputs + config.
+
+A cached matrix is reused only when its manifest's key equals the key of the request (embedder
+name and config, model fingerprint, hash of the postings' order and input columns); anything
+else is recomputed and overwritten, so a stale cache is never silently used.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from common.atomic import atomic_path, read_json, save_npy, write_json
+from common.postings import fingerprint
+
+from .base import Embedder, Embedding
+
+MANIFEST = "manifest.json"
+
+
+def embed_catalog(embedder: Embedder, postings: pl.DataFrame, cache_dir: Path | None,
+                  images_dir: Path | None = None) -> Embedding:
+    """Vectors of ``postings`` from the cache when valid, else computed and cached."""
+    columns = tuple(c for c in embedder.input_columns if c in postings.columns)
+    key = embedder.cache_key(fingerprint(postings, columns),
+                             extra=str(images_dir) if images_dir else "")
+    folder = Path(cache_dir) / embedder.name if cache_dir is not None else None
+    if folder is not None:
+        cached = _load(folder, key)
+        if cached is not None:
+            return cached
+    start = time.perf_counter()
+    embedding = embedder.embed(postings, images_dir)
+    embedding.manifest = {
+        "embedder": embedder.name, "kind": embedding.kind, "config": embedder.get_config(),
+        "model_fingerprint": embedder.model_fingerprint(), "postings_fingerprint":
+        fingerprint(postings, columns), "key": key, "rows": len(embedding),
+        "dims": int(embedding.vectors.shape[1]) if embedding.vectors.ndim == 2 else 1,
+        "missing": int(embedding.missing.sum()), "seconds": round(time.perf_counter() - start, 3)}
+    if folder is not None:
+        _store(folder, embedding)
+    return embedding
+
+
+def _store(folder: Path, embedding: Embedding) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).unlink(missing_ok=True)  # the manifest goes last: it marks completeness
+    if embedding.kind == "sparse":
+        with atomic_path(folder / "vectors.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                sp.save_npz(fh, embedding.vectors, compressed=False)
+    else:
+        save_npy(folder / "vectors.npy", embedding.vectors)
+    save_npy(folder / "missing.npy", embedding.missing)
+    write_json(folder / MANIFEST, embedding.manifest)
+
+
+def _load(folder: Path, key: str) -> Embedding | None:
+    manifest_path = folder / MANIFEST
+    if not manifest_path.exists():
+        return None
+    manifest = read_json(manifest_path)
+    if manifest.get("key") != key:
+        return None
+    try:
+        if manifest["kind"] == "sparse":
+            vectors = sp.load_npz(folder / "vectors.npz").tocsr()
+        else:
+            vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        missing = np.load(folder / "missing.npy", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if vectors.shape[0] != manifest["rows"] or len(missing) != manifest["rows"]:
+        return None
+    return Embedding(manifest["embedder"], manifest["kind"], vectors, missing, manifest)

@@ -1,0 +1,51 @@
+"""One registry and one ``create_embedder`` entry point for every embedder family."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .base import Embedder
+
+_FACTORIES: dict[str, tuple[Callable[..., Embedder], dict[str, Any], str]] = {}
+
+
+def register_embedder(name: str, factory: Callable[..., Embedder], help: str = "",
+                      **defaults: Any) -> None:
+    if name in _FACTORIES:
+        raise ValueError(f"embedder {name!r} is already registered")
+    _FACTORIES[name] = (factory, defaults, help)
+
+
+def create_embedder(name: str, **overrides: Any) -> Embedder:
+    """Build a registered embedder; ``overrides`` replace its registered defaults."""
+    if name not in _FACTORIES:
+        from common.errors import InputError
+
+        raise InputError(f"unknown embedder {name!r}; known: {', '.join(list_embedders())}")
+    factory, defaults, _ = _FACTORIES[name]
+    embedder = factory(**{**defaults, **overrides})
+    embedder.name = name
+    return embedder
+
+
+def list_embedders() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def describe_embedders() -> dict[str, str]:
+    return {name: _FACTORIES[name][2] for name in list_embedders()}
+
+
+def _register_builtins() -> None:
+    from .phash import PhashEmbedder
+    from .tfidf import TfidfEmbedder
+
+    register_embedder("tfidf", TfidfEmbedder, "TF-IDF of title words (sparse, exact search)",
+                      analyzer="word", ngram_range=(1, 1), sublinear_tf=True)
+    register_embedder("tfidf_char", TfidfEmbedder,
+                      "TF-IDF of title character 3-5-grams, LSA-projected to 256 dims",
+                      analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True,
+                      svd_components=256)
+    register_embedder("phash", PhashEmbedder, "64-bit perceptual hash of the image")
+
+
+_register_builtins()

@@ -1,0 +1,75 @@
+"""TF-IDF title embedders, fitted on the catalog being matched (no labels needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+import sklearn
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from common.text import clean_titles
+
+from .base import Embedder, Embedding, l2_normalise_rows
+
+
+class TfidfEmbedder(Embedder):
+    """TF-IDF over title word or character n-grams.
+
+    With ``svd_components`` the sparse matrix is projected by a seeded truncated SVD (LSA) to a
+    dense L2-normalised matrix that faiss searches; without it the vectors stay sparse and are
+    searched exactly. Character n-grams need the projection: their sparse self-product is dense.
+    """
+
+    name = "tfidf"
+    kind = "sparse"
+
+    def __init__(self, analyzer: str = "word", ngram_range: tuple[int, int] = (1, 1),
+                 min_df: int = 1, max_df: float = 1.0, binary: bool = False,
+                 sublinear_tf: bool = True, stop_words: str | None = None,
+                 max_features: int | None = None, svd_components: int | None = None,
+                 seed: int = 0):
+        self.analyzer = analyzer
+        self.ngram_range = tuple(ngram_range)
+        self.min_df = min_df
+        self.max_df = max_df
+        self.binary = binary
+        self.sublinear_tf = sublinear_tf
+        self.stop_words = stop_words
+        self.max_features = max_features
+        self.svd_components = svd_components
+        self.seed = seed
+        if svd_components:
+            self.kind = "dense"
+
+    def model_fingerprint(self) -> str:
+        return f"scikit-learn-{sklearn.__version__}"
+
+    def embed(self, postings: pl.DataFrame, images_dir: Path | None = None) -> Embedding:
+        titles = clean_titles(postings["title"])
+        missing = np.array([t == "" for t in titles], dtype=bool)
+        vectorizer = TfidfVectorizer(
+            analyzer=self.analyzer, ngram_range=self.ngram_range, min_df=self.min_df,
+            max_df=self.max_df, binary=self.binary, sublinear_tf=self.sublinear_tf,
+            stop_words=self.stop_words, max_features=self.max_features, dtype=np.float32,
+            # Single-character tokens ("3", "x", "l") carry sizes and variants in titles.
+            **({"token_pattern": r"(?u)\b\w+\b"} if self.analyzer == "word" else {}))
+        try:
+            matrix = vectorizer.fit_transform(titles)
+        except ValueError:  # empty vocabulary: every title blank or only stop words
+            empty = np.zeros((len(titles), 1), dtype=np.float32)
+            vectors = empty if self.kind == "dense" else sp.csr_matrix(empty)
+            return Embedding(self.name, self.kind, vectors, np.ones(len(titles), dtype=bool))
+        missing |= np.diff(matrix.indptr) == 0
+        if self.svd_components:
+            components = min(self.svd_components, matrix.shape[1] - 1, matrix.shape[0] - 1)
+            if components >= 1:
+                svd = TruncatedSVD(components, algorithm="randomized", n_iter=5,
+                                   random_state=self.seed)
+                dense = svd.fit_transform(matrix)
+            else:
+                dense = matrix.toarray()
+            return Embedding(self.name, "dense", l2_normalise_rows(dense), missing)
+        return Embedding(self.name, "sparse", l2_normalise_rows(matrix), missing)

@@ -1,0 +1,66 @@
+"""Feature groups by name, and the builder that runs them over the candidate pairs."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import polars as pl
+
+from common.console import track
+
+from .context import PairContext
+from .graph import graph_features
+from .neighbourhood import neighbourhood_features
+from .phash import phash_features
+from .similarity import similarity_features
+
+FeatureGroup = Callable[[PairContext], dict[str, np.ndarray]]
+
+FEATURE_GROUPS: dict[str, FeatureGroup] = {
+    "similarity": similarity_features,
+    "phash": phash_features,
+    "neighbourhood": neighbourhood_features,
+    "graph": graph_features,
+}
+
+
+@dataclass
+class FeatureTable:
+    """``frame`` holds ``i``, ``j`` and one float32 column per feature (NaN = missing);
+    ``groups`` maps each feature column to its group."""
+
+    frame: pl.DataFrame
+    groups: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.groups)
+
+    def matrix(self, names: list[str] | None = None) -> np.ndarray:
+        return self.frame.select(names or self.names).to_numpy().astype(np.float32, copy=False)
+
+
+def build_features(ctx: PairContext, groups: list[str] | None = None) -> FeatureTable:
+    """Run the named groups (all by default) over ``ctx``'s pairs."""
+    groups = list(FEATURE_GROUPS) if groups is None else groups
+    unknown = sorted(set(groups) - set(FEATURE_GROUPS))
+    if unknown:
+        raise ValueError(f"unknown feature groups {unknown}; known: {sorted(FEATURE_GROUPS)}")
+    columns: dict[str, np.ndarray] = {}
+    owner: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    for group in track(groups, "features"):
+        start = time.perf_counter()
+        for name, values in FEATURE_GROUPS[group](ctx).items():
+            if name in owner:
+                raise RuntimeError(f"feature {name!r} produced by both {owner[name]} and {group}")
+            columns[name] = np.asarray(values, dtype=np.float32)
+            owner[name] = group
+        seconds[group] = round(time.perf_counter() - start, 3)
+    frame = pl.DataFrame({"i": ctx.candidates["i"], "j": ctx.candidates["j"],
+                          **{name: pl.Series(name, values, nan_to_null=False)
+                             for name, values in columns.items()}})
+    return FeatureTable(frame, owner, seconds)

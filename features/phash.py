@@ -1,0 +1,26 @@
+"""Group 'phash': Hamming distance of the perceptual hashes, equality, and exact-block sizes."""
+from __future__ import annotations
+
+import numpy as np
+
+from embedders import hamming
+
+from .context import PairContext
+
+
+def phash_features(ctx: PairContext) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name in ctx.hash_embedders:
+        emb = ctx.embeddings[name]
+        values, missing = emb.vectors, emb.missing
+        distance = hamming(values[ctx.i], values[ctx.j]).astype(np.float32)
+        absent = missing[ctx.i] | missing[ctx.j]
+        distance[absent] = np.nan
+        _, codes, counts = np.unique(values, return_inverse=True, return_counts=True)
+        block = counts[codes].astype(np.float32)
+        block[missing] = np.nan
+        out[f"{name}_hamming"] = distance
+        out[f"{name}_equal"] = np.where(absent, np.nan, distance == 0).astype(np.float32)
+        out[f"{name}_block_i"] = block[ctx.i]
+        out[f"{name}_block_j"] = block[ctx.j]
+    return out

@@ -1,0 +1,117 @@
+"""Gradient-boosting backends behind one small interface: fit, predict, save text, load text."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _threads(num_threads: int) -> int:
+    return num_threads if num_threads > 0 else (os.cpu_count() or 1)
+
+
+class LightGBMBackend:
+    name = "lightgbm"
+    model_file = "ranker.lgb.txt"
+
+    def __init__(self, params: dict, num_threads: int, seed: int):
+        self.params = {"objective": "binary", "learning_rate": 0.1, "num_leaves": 127,
+                       "min_data_in_leaf": 50, "feature_fraction": 0.8, "bagging_fraction": 0.8,
+                       "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255,
+                       **params, "seed": seed, "deterministic": True, "force_col_wise": True,
+                       "num_threads": _threads(num_threads), "verbosity": -1}
+        self.booster = None
+
+    def fit(self, X, y, weight, X_valid, y_valid, rounds: int, early_stopping: int,
+            feature_names: list[str]) -> int:
+        import lightgbm as lgb
+
+        train = lgb.Dataset(X, y, weight=weight, free_raw_data=True, feature_name=feature_names,
+                            params={"max_bin": self.params["max_bin"]})
+        callbacks, valid_sets = [], []
+        if X_valid is not None:
+            valid_sets = [lgb.Dataset(X_valid, y_valid, reference=train)]
+            callbacks.append(lgb.early_stopping(early_stopping, verbose=False))
+        self.booster = lgb.train(self.params, train, num_boost_round=rounds,
+                                 valid_sets=valid_sets, callbacks=callbacks)
+        return int(self.booster.best_iteration or self.booster.current_iteration())
+
+    def predict(self, X) -> np.ndarray:
+        return self.booster.predict(X, num_iteration=self.booster.best_iteration or None)
+
+    def gain_importance(self) -> np.ndarray:
+        return self.booster.feature_importance("gain")
+
+    def contributions(self, X) -> np.ndarray:
+        return self.booster.predict(X, pred_contrib=True)
+
+    def save(self, path: Path) -> None:
+        self.booster.save_model(str(path), num_iteration=self.booster.best_iteration or None)
+
+    def load(self, path: Path) -> None:
+        import lightgbm as lgb
+
+        self.booster = lgb.Booster(model_file=str(path))
+
+    def feature_names(self) -> list[str]:
+        return list(self.booster.feature_name())
+
+
+class XGBoostBackend:
+    name = "xgboost"
+    model_file = "ranker.xgb.json"
+
+    def __init__(self, params: dict, num_threads: int, seed: int):
+        self.params = {"objective": "binary:logistic", "eta": 0.1, "max_depth": 0,
+                       "max_leaves": 127, "grow_policy": "lossguide", "tree_method": "hist",
+                       "min_child_weight": 5, "subsample": 0.8, "colsample_bytree": 0.8,
+                       "lambda": 1.0, "max_bin": 255, "eval_metric": "logloss",
+                       **params, "seed": seed, "nthread": _threads(num_threads)}
+        self.booster = None
+
+    def fit(self, X, y, weight, X_valid, y_valid, rounds: int, early_stopping: int,
+            feature_names: list[str]) -> int:
+        import xgboost as xgb
+
+        train = xgb.QuantileDMatrix(X, y, weight=weight, max_bin=self.params["max_bin"])
+        evals = []
+        if X_valid is not None:
+            evals = [(xgb.DMatrix(X_valid, y_valid), "valid")]
+        self.booster = xgb.train(self.params, train, num_boost_round=rounds, evals=evals,
+                                 early_stopping_rounds=early_stopping if evals else None,
+                                 verbose_eval=False)
+        best = getattr(self.booster, "best_iteration", None)
+        if best is not None and evals:
+            self.booster = self.booster[: best + 1]
+            return best + 1
+        return rounds
+
+    def predict(self, X) -> np.ndarray:
+        import xgboost as xgb
+
+        return self.booster.predict(xgb.DMatrix(X))
+
+    def gain_importance(self) -> np.ndarray:
+        scores = self.booster.get_score(importance_type="total_gain")
+        return np.array([scores.get(f"f{k}", 0.0) for k in range(self.booster.num_features())])
+
+    def contributions(self, X) -> np.ndarray:
+        import xgboost as xgb
+
+        return self.booster.predict(xgb.DMatrix(X), pred_contribs=True)
+
+    def save(self, path: Path) -> None:
+        self.booster.save_model(str(path))
+
+    def load(self, path: Path) -> None:
+        import xgboost as xgb
+
+        self.booster = xgb.Booster()
+        self.booster.load_model(str(path))
+
+    def feature_names(self) -> list[str] | None:
+        return None  # trained on plain arrays; the schema file holds the names
+
+
+BACKENDS = {"lightgbm": LightGBMBackend, "xgboost": XGBoostBackend}

@@ -1,0 +1,110 @@
+"""The pair ranker: a gradient-boosted binary classifier over pair features, saved without pickle
+(LightGBM text model or XGBoost JSON model) beside a JSON schema of its features."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import atomic_path, write_json
+from common.errors import InputError
+
+from .backends import BACKENDS
+
+SCHEMA_FILE = "schema.json"
+SCHEMA_VERSION = 1
+
+
+class PairRanker:
+    """Scikit-learn-style estimator: parameters in ``__init__``, learned state in ``fit``.
+
+    With ``valid_mask`` given to :meth:`fit`, those rows are held out for early stopping (at most
+    ``rounds`` trees, stopping after ``early_stopping`` rounds without improvement).
+    """
+
+    def __init__(self, backend: str = "lightgbm", params: dict | None = None, rounds: int = 1000,
+                 early_stopping: int = 50, num_threads: int = 0, seed: int = 42):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; known: {sorted(BACKENDS)}")
+        self.backend = backend
+        self.params = dict(params or {})
+        self.rounds = rounds
+        self.early_stopping = early_stopping
+        self.num_threads = num_threads
+        self.seed = seed
+
+    def fit(self, X: np.ndarray, y: np.ndarray, feature_names: list[str],
+            valid_mask: np.ndarray | None = None, weight: np.ndarray | None = None) -> PairRanker:
+        if X.shape[1] != len(feature_names):
+            raise ValueError(f"{X.shape[1]} columns but {len(feature_names)} feature names")
+        self.model_ = BACKENDS[self.backend](self.params, self.num_threads, self.seed)
+        self.feature_names_ = list(feature_names)
+        if valid_mask is not None and valid_mask.any():
+            train = ~valid_mask
+            self.best_iteration_ = self.model_.fit(
+                X[train], y[train], None if weight is None else weight[train],
+                X[valid_mask], y[valid_mask], self.rounds, self.early_stopping, self.feature_names_)
+        else:
+            self.best_iteration_ = self.model_.fit(X, y, weight, None, None, self.rounds, 0,
+                                                   self.feature_names_)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model_.predict(X), dtype=np.float32)
+
+    def gain_importance(self) -> dict[str, float]:
+        return dict(zip(self.feature_names_, map(float, self.model_.gain_importance())))
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per-feature contributions to the raw score (last column: the bias)."""
+        return self.model_.contributions(X)
+
+    def save(self, folder: str | Path, feature_groups: dict[str, str], extra: dict) -> None:
+        """Write the model file and ``schema.json`` (features in order with their groups)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / self.model_.model_file) as tmp:
+            self.model_.save(tmp)
+        write_json(folder / SCHEMA_FILE, {
+            "schema_version": SCHEMA_VERSION, "backend": self.backend,
+            "model_file": self.model_.model_file, "best_iteration": self.best_iteration_,
+            "features": [{"name": f, "group": feature_groups[f]} for f in self.feature_names_],
+            **extra})
+
+    @classmethod
+    def load(cls, folder: str | Path) -> tuple[PairRanker, dict]:
+        """Load a saved ranker and its schema; a schema or model file that does not agree with
+        itself (version, backend, feature list) is refused with :class:`InputError`."""
+        folder = Path(folder)
+        schema_path = folder / SCHEMA_FILE
+        if not schema_path.exists():
+            raise InputError("no schema.json: not a model folder written by train-ranker",
+                             file=str(folder))
+        try:
+            schema = json.loads(schema_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"not valid JSON ({exc})", file=str(schema_path)) from None
+        if schema.get("schema_version") != SCHEMA_VERSION:
+            raise InputError(f"schema_version {schema.get('schema_version')!r} is not "
+                             f"{SCHEMA_VERSION}; retrain with this version", file=str(schema_path))
+        backend = schema.get("backend")
+        if backend not in BACKENDS or schema.get("model_file") != BACKENDS[backend].model_file:
+            raise InputError(f"unknown backend or model file ({backend!r})", file=str(schema_path))
+        names = [f["name"] for f in schema.get("features", [])]
+        ranker = cls(backend=backend)
+        ranker.model_ = BACKENDS[backend]({}, 0, 0)
+        model_path = folder / schema["model_file"]
+        try:
+            ranker.model_.load(model_path)
+        except Exception as exc:  # the libraries raise their own error types
+            raise InputError(f"model file cannot be read ({exc})", file=str(model_path)) from None
+        stored = ranker.model_.feature_names()
+        if stored is not None and stored != names:
+            raise InputError(
+                f"the model's features do not match schema.json (model file only: "
+                f"{sorted(set(stored) - set(names))}; schema.json only: "
+                f"{sorted(set(names) - set(stored))})", file=str(model_path))
+        ranker.feature_names_ = names
+        ranker.best_iteration_ = schema.get("best_iteration")
+        return ranker, schema

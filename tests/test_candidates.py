@@ -1,0 +1,82 @@
+"""Neighbour search against brute force, hash blocks, and the candidate table's invariants."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from candidates import build_candidates, candidate_recall, pair_similarity, reverse_positions, top_k
+from embedders import Embedding
+from embedders.base import l2_normalise_rows
+
+
+def brute_top_k(vectors, k):
+    dense = vectors.toarray() if sp.issparse(vectors) else vectors
+    sims = dense @ dense.T
+    np.fill_diagonal(sims, -np.inf)
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(sims, order, axis=1)
+
+
+def random_dense(n=300, d=16, seed=0):
+    return l2_normalise_rows(np.random.default_rng(seed).normal(size=(n, d)))
+
+
+def test_dense_top_k_matches_brute_force():
+    vectors = random_dense()
+    index, sims = top_k(vectors, 10)
+    ref_index, ref_sims = brute_top_k(vectors, 10)
+    np.testing.assert_allclose(sims, ref_sims, rtol=1e-5, atol=1e-5)
+    assert (index == ref_index).mean() > 0.99  # only float ties may reorder
+    assert not (index == np.arange(len(vectors))[:, None]).any()
+
+
+def test_sparse_top_k_matches_brute_force():
+    rng = np.random.default_rng(1)
+    matrix = sp.random(400, 60, density=0.08, random_state=2, format="csr", dtype=np.float32)
+    matrix.data = rng.random(matrix.nnz).astype(np.float32)
+    vectors = l2_normalise_rows(matrix)
+    index, sims = top_k(vectors, 7)
+    ref_index, ref_sims = brute_top_k(vectors, 7)
+    np.testing.assert_allclose(sims, ref_sims, rtol=1e-5, atol=1e-6)
+
+
+def test_missing_rows_have_no_neighbours_and_are_nobodys_neighbour():
+    vectors = random_dense(50)
+    missing = np.zeros(50, dtype=bool)
+    missing[[3, 7]] = True
+    index, sims = top_k(vectors, 5, missing)
+    assert (index[3] == -1).all() and (index[7] == -1).all()
+    assert not np.isin(index, [3, 7]).any()
+    assert np.isneginf(sims[index < 0]).all()
+
+
+def test_k_larger_than_catalog_is_padded():
+    index, sims = top_k(random_dense(4), 10)
+    assert index.shape == (4, 10)
+    assert (index[:, :3] >= 0).all() and (index[:, 3:] == -1).all()
+
+
+def test_build_candidates_union_symmetric_sorted():
+    vectors = random_dense(120, 8, seed=3)
+    hashes = np.arange(120, dtype=np.uint64) % 40  # blocks of three equal hashes
+    embeddings = [Embedding("dense", "dense", vectors, np.zeros(120, bool)),
+                  Embedding("phash", "hash", hashes, np.zeros(120, bool))]
+    found = build_candidates(embeddings, k=5)
+    table = found.table
+    i, j = table["i"].to_numpy().astype(np.int64), table["j"].to_numpy().astype(np.int64)
+    keys = i * 120 + j
+    assert (np.diff(keys) > 0).all()                    # sorted, no duplicates
+    assert (i != j).all()
+    assert (reverse_positions(i, j, 120) >= 0).all()    # closed under symmetry
+    assert (hashes[i] == hashes[j]).sum() == 120 * 2    # every block pair present
+    np.testing.assert_allclose(table["sim_dense"].to_numpy(), pair_similarity(vectors, i, j))
+    ranks = table["rank_dense"].to_numpy()
+    listed = ~np.isnan(ranks.astype(float))
+    assert listed.sum() == 120 * 5
+    assert ranks[listed].min() == 1 and ranks[listed].max() == 5
+
+
+def test_candidate_recall():
+    labels = np.array([0, 0, 0, 1, 1])
+    i, j = np.array([0, 1, 3]), np.array([1, 0, 4])  # 3 of the 8 true ordered pairs
+    assert candidate_recall(i, j, labels) == 3 / 8

@@ -1,0 +1,58 @@
+"""Feature groups on a small generated catalog: values, groups, missing vectors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from candidates import build_candidates
+from common.demo import generate_catalog
+from embedders import create_embedder, embed_catalog, hamming
+from features import FEATURE_GROUPS, PairContext, build_features
+
+
+@pytest.fixture(scope="module")
+def context():
+    postings = generate_catalog(n_products=80, seed=3)
+    embeddings = [embed_catalog(create_embedder(name), postings, None)
+                  for name in ("tfidf", "tfidf_char", "phash")]
+    found = build_candidates(embeddings, k=10)
+    return PairContext(found.table, postings, {e.name: e for e in embeddings}, found.neighbours)
+
+
+def test_every_group_builds_and_owns_its_columns(context):
+    table = build_features(context)
+    assert set(table.groups.values()) == set(FEATURE_GROUPS)
+    assert table.frame.height == context.candidates.height
+    assert table.matrix().dtype == np.float32
+    assert all(table.frame[c].dtype.is_float() for c in table.names)
+
+
+def test_phash_hamming_matches_bit_count(context):
+    table = build_features(context, ["phash"])
+    values = context.embeddings["phash"].vectors
+    a, b = values[context.i[:50]], values[context.j[:50]]
+    expected = [bin(int(x) ^ int(y)).count("1") for x, y in zip(a, b)]
+    np.testing.assert_array_equal(table.frame["phash_hamming"].to_numpy()[:50], expected)
+    assert hamming(np.array([0], np.uint64), np.array([2**64 - 1], np.uint64))[0] == 64
+
+
+def test_reverse_rank_is_the_rank_of_the_reverse_pair(context):
+    frame = build_features(context, ["similarity"]).frame
+    rank = frame["rank_tfidf"].to_numpy()
+    rank_rev = frame["rank_rev_tfidf"].to_numpy()
+    np.testing.assert_array_equal(rank_rev, rank[context.reverse])
+
+
+def test_neighbourhood_gap_and_jaccard_bounds(context):
+    frame = build_features(context, ["neighbourhood"]).frame
+    jaccard = frame["nb_tfidf_jaccard10"].to_numpy()
+    assert np.nanmin(jaccard) >= 0 and np.nanmax(jaccard) <= 1
+    # The top-1 neighbour's gap is zero for the pair that is that neighbour.
+    lists = context.neighbours["tfidf"]
+    first = (context.j == lists.index[context.i, 0])
+    np.testing.assert_allclose(frame["nb_tfidf_gap1_i"].to_numpy()[first], 0, atol=1e-5)
+
+
+def test_unknown_group_is_refused(context):
+    with pytest.raises(ValueError, match="unknown feature groups"):
+        build_features(context, ["nope"])

@@ -1,0 +1,106 @@
+"""The commands end to end on generated catalogs: candidates → train-ranker → submit → evaluate."""
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from common.demo import generate_catalog
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    generate_catalog(n_products=150, seed=5).write_csv(root / "train.csv")
+    done = run_cli("candidates", "--postings", str(root / "train.csv"), "--work", str(root / "w"),
+                   "--k", "20")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("train-ranker", "--work", str(root / "w"), "--folds", "3")
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def test_reports_have_the_contracted_fields(trained):
+    report = json.loads((trained / "w" / "candidates.json").read_text())
+    assert {"pairs", "pairs_per_posting", "recall", "seconds"} <= set(report)
+    assert 0 < report["recall"] <= 1
+    metrics = json.loads((trained / "w" / "metrics.json").read_text())
+    assert {"f1", "precision", "recall", "threshold", "seconds", "postprocess_steps"} <= set(metrics)
+    assert metrics["f1"] > 0.6
+    schema = json.loads((trained / "w" / "model" / "schema.json").read_text())
+    assert {f["group"] for f in schema["features"]} >= {"similarity", "phash"}
+    assert (trained / "w" / "model" / "ranker.lgb.txt").exists()
+
+
+def test_submit_and_evaluate(trained, tmp_path):
+    test = generate_catalog(n_products=40, seed=6, id_prefix="t")
+    test.write_csv(tmp_path / "test.csv")
+    done = run_cli("submit", "--postings", str(tmp_path / "test.csv"), "--model",
+                   str(trained / "w" / "model"), "--out", str(tmp_path / "sub.csv"))
+    assert done.returncode == 0, done.stderr
+    sub = pl.read_csv(tmp_path / "sub.csv")
+    assert sub.columns == ["posting_id", "matches"]
+    assert sub["posting_id"].to_list() == test["posting_id"].to_list()
+    first = sub["matches"].str.split(" ").list.first()
+    assert (first == sub["posting_id"]).all()
+    assert (sub["matches"].str.split(" ").list.len() <= 50).all()
+    done = run_cli("evaluate", "--postings", str(tmp_path / "test.csv"),
+                   "--submission", str(tmp_path / "sub.csv"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["f1"] > 0.7
+
+
+def test_submit_is_reproducible(trained, tmp_path):
+    generate_catalog(n_products=30, seed=8, id_prefix="r").write_csv(tmp_path / "t.csv")
+    outs = []
+    for name in ("a.csv", "b.csv"):
+        done = run_cli("submit", "--postings", str(tmp_path / "t.csv"), "--model",
+                       str(trained / "w"), "--out", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("edit_model_file", [False, True])
+def test_model_with_unknown_feature_is_refused(trained, tmp_path, edit_model_file):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained / "w" / "model", model)
+    schema = json.loads((model / "schema.json").read_text())
+    original = schema["features"][0]["name"]
+    schema["features"][0]["name"] = "no_such_feature"
+    (model / "schema.json").write_text(json.dumps(schema))
+    if edit_model_file:  # both files agree, but the toolkit builds no such feature
+        text = (model / "ranker.lgb.txt").read_text()
+        (model / "ranker.lgb.txt").write_text(text.replace(f"feature_names={original} ",
+                                                           "feature_names=no_such_feature ", 1))
+    generate_catalog(n_products=10, seed=9).write_csv(tmp_path / "t.csv")
+    done = run_cli("submit", "--postings", str(tmp_path / "t.csv"), "--model", str(model),
+                   "--out", str(tmp_path / "sub.csv"))
+    assert done.returncode == 2
+    assert "no_such_feature" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "sub.csv").exists()
+
+
+def test_title_only_catalog_end_to_end(tmp_path):
+    generate_catalog(n_products=60, seed=11).drop("image_phash").write_csv(tmp_path / "p.csv")
+    done = run_cli("candidates", "--postings", str(tmp_path / "p.csv"), "--work",
+                   str(tmp_path / "w"), "--embedders", "tfidf,tfidf_char", "--k", "10")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("train-ranker", "--work", str(tmp_path / "w"), "--folds", "3")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("submit", "--postings", str(tmp_path / "p.csv"), "--model",
+                   str(tmp_path / "w"), "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr
+    assert pl.read_csv(tmp_path / "s.csv").height == 60 * 0 + pl.read_csv(tmp_path / "p.csv").height
+
+
+def test_one_posting_catalog(trained, tmp_path):
+    (tmp_path / "one.csv").write_text("posting_id,title,image_phash\nonly,red shoe,0123456789abcdef\n")
+    done = run_cli("submit", "--postings", str(tmp_path / "one.csv"), "--model",
+                   str(trained / "w"), "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "s.csv").read_text() == "posting_id,matches\nonly,only\n"
