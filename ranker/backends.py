@@ -102,7 +102,9 @@ class XGBoostBackend:
         return self.booster.predict(xgb.DMatrix(X), pred_contribs=True)
 
     def save(self, path: Path) -> None:
-        self.booster.save_model(str(path))
+        # Explicitly JSON: save_model picks the format from the file name, and the atomic
+        # writer's temporary name ends in ".tmp", which would give binary UBJSON.
+        Path(path).write_bytes(bytes(self.booster.save_raw(raw_format="json")))
 
     def load(self, path: Path) -> None:
         import xgboost as xgb

@@ -105,7 +105,8 @@ class PairRanker:
         try:
             ranker.model_.load(model_path)
         except Exception as exc:  # the libraries raise their own error types
-            raise InputError(f"model file cannot be read ({exc})", file=str(model_path)) from None
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"model file cannot be read ({reason})", file=str(model_path)) from None
         stored = ranker.model_.feature_names()
         if stored is not None and stored != names:
             raise InputError(
