@@ -64,7 +64,7 @@ def _embedder_specs(names: str) -> list[dict]:
                 overrides[key] = value
         try:
             specs.append({"name": name, "config": create_embedder(name, **overrides).get_config()})
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise InputError(f"embedder {name!r}: {exc}") from None
     if not specs:
         raise InputError("--embedders names no embedder")

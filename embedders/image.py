@@ -169,6 +169,7 @@ class ImageEmbedder(Embedder):
 
     name = "image"
     kind = "dense"
+    modality = "image"
     input_columns = ("posting_id", "image")
 
     def __init__(self, backbone: str = DEFAULT_BACKBONE, checkpoint: str | None = None,

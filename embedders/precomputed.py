@@ -19,8 +19,11 @@ class PrecomputedEmbedder(Embedder):
     name = "precomputed"
     kind = "dense"
 
-    def __init__(self, path: str | None = None):
+    def __init__(self, path: str | None = None, modality: str = "text"):
+        if modality not in ("text", "image"):
+            raise ValueError("modality must be 'text' or 'image'")
         self.path = path
+        self.modality = modality
 
     def _folder(self) -> Path:
         if not self.path:

@@ -108,7 +108,7 @@ def toy_data(n_classes=6, per_class=8, seed=0):
 @pytest.mark.parametrize("amp,sam", [(False, False), (True, False), (True, True)])
 def test_training_loop_loss_falls_on_cpu_with_and_without_autocast_and_sam(amp, sam):
     x, y = toy_data()
-    settings = ArcFaceSettings(epochs=30, batch_size=16, lr=3e-3, head_lr=3e-2, scale=10,
+    settings = ArcFaceSettings(epochs=20, batch_size=16, lr=3e-3, head_lr=3e-2, scale=10,
                                margin=0.2, device="cpu", amp=amp, amp_dtype="bfloat16", sam=sam,
                                init_centres=False)
     result = train_arcface(TinyEncoder(), x, y, settings)

@@ -143,7 +143,7 @@ def test_arcface_image_training_few_steps_loss_falls_and_checkpoint_round_trips(
                                   encoder.preprocess)
     assert not missing.any()
     _, labels = np.unique(groups[rows], return_inverse=True)
-    settings = ArcFaceSettings(epochs=12, batch_size=8, lr=1e-3, head_lr=1e-2, scale=16,
+    settings = ArcFaceSettings(epochs=8, batch_size=8, lr=1e-3, head_lr=1e-2, scale=16,
                                margin=0.2, device="cpu", init_centres=False)
     result = train_arcface(encoder, images, labels, settings)
     assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
