@@ -123,5 +123,8 @@ def test_float16_autocast_is_cuda_only_and_settings_are_validated():
     assert autocast_dtype(ArcFaceSettings(amp=True, amp_dtype="float16"), cpu) is None
     assert autocast_dtype(ArcFaceSettings(amp=True, amp_dtype="bfloat16"), cpu) == torch.bfloat16
     assert autocast_dtype(ArcFaceSettings(amp=True), torch.device("cuda")) == torch.float16
+    assert autocast_dtype(ArcFaceSettings(amp=True, sam=True), torch.device("cuda")) == \
+        torch.bfloat16
+    assert autocast_dtype(ArcFaceSettings(amp=False), torch.device("cuda")) is None
     with pytest.raises(ValueError):
         ArcFaceSettings(amp_dtype="int8").validate()

@@ -81,6 +81,8 @@ def autocast_dtype(settings: ArcFaceSettings, device: torch.device) -> torch.dty
         return None
     if device.type == "cpu":
         return torch.bfloat16 if settings.amp_dtype == "bfloat16" else None
+    if settings.sam:  # SAM's two gradients cannot share one GradScaler step; bfloat16 needs none
+        return torch.bfloat16
     return AMP_DTYPES[settings.amp_dtype]
 
 
