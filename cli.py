@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -45,6 +46,15 @@ def _embed(postings: pl.DataFrame, specs: list[dict], cache: Path, images: Path 
     return embeddings
 
 
+def _images_dir(images: str | None) -> Path | None:
+    if images is None:
+        return None
+    if not Path(images).is_dir():
+        raise InputError("images folder not found" if not Path(images).exists()
+                         else "--images is not a folder", file=images)
+    return Path(images)
+
+
 def _embedder_specs(names: str) -> list[dict]:
     from embedders import create_embedder
 
@@ -70,9 +80,10 @@ def run_candidates(args) -> dict:
     work = WorkDir(args.work)
     with timer.step("load"):
         postings = load_postings(args.postings)
+        specs = _embedder_specs(args.embedders)
+        images = _images_dir(args.images)
+        work.remove_stale_temporaries()
         write_parquet(work.postings, postings)
-    specs = _embedder_specs(args.embedders)
-    images = Path(args.images) if args.images else None
     embeddings = _embed(postings, specs, work.embeddings, images, timer)
     with timer.step("search"):
         found = build_candidates(embeddings, args.k)
@@ -127,6 +138,7 @@ def run_train_ranker(args) -> dict:
     timer = Timer()
     work = WorkDir(args.work)
     report = read_json(work.require(work.candidates_report, "candidates"))
+    work.remove_stale_temporaries()
     postings = pl.read_parquet(work.require(work.postings, "candidates"))
     if not has_labels(postings):
         raise InputError("the postings have no label_group column; train-ranker needs labels",
@@ -225,8 +237,10 @@ def run_submit(args) -> pl.DataFrame:
     if not (model_dir / "schema.json").exists() and (model_dir / "model" / "schema.json").exists():
         model_dir = model_dir / "model"  # a work directory was given
     ranker, schema = PairRanker.load(model_dir)
+    _check_pipeline_settings(schema, model_dir)
     with timer.step("load"):
         postings = load_postings(args.postings)
+        images = _images_dir(args.images)
     scratch = None
     if args.work:
         work = WorkDir(args.work)
@@ -234,7 +248,6 @@ def run_submit(args) -> pl.DataFrame:
         scratch = tempfile.mkdtemp(prefix="match-submit-")
         work = WorkDir(scratch)
     try:
-        images = Path(args.images) if args.images else None
         embeddings = _embed(postings, schema["embedders"], work.embeddings, images, timer)
         with timer.step("search"):
             found = build_candidates(embeddings, schema["k"])
@@ -268,6 +281,38 @@ def run_submit(args) -> pl.DataFrame:
     summary(f"submit: {postings.height:,} postings, {found.table.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {timer.total:.1f} s → {args.out}")
     return submission
+
+
+def _check_pipeline_settings(schema: dict, model_dir: Path) -> None:
+    """The settings `submit` replays from schema.json are present, well typed and buildable."""
+    from embedders import create_embedder
+
+    where = str(model_dir / "schema.json")
+    post = schema.get("postprocess")
+    problems = []
+    if not (isinstance(schema.get("k"), int) and schema["k"] >= 1):
+        problems.append("'k' is not a positive integer")
+    if not isinstance(schema.get("feature_groups"), list):
+        problems.append("'feature_groups' is not a list")
+    if not (isinstance(post, dict) and isinstance(post.get("threshold"), (int, float))
+            and post.get("symmetrise") in ("mean", "max", "none")
+            and isinstance(post.get("max_matches"), int) and post["max_matches"] >= 1):
+        problems.append("'postprocess' lacks a numeric threshold, symmetrise or max_matches")
+    specs = schema.get("embedders")
+    if not (isinstance(specs, list) and specs and all(
+            isinstance(e, dict) and isinstance(e.get("name"), str)
+            and isinstance(e.get("config", {}), dict) for e in specs)):
+        problems.append("'embedders' is not a list of {name, config}")
+    if problems:
+        raise InputError(f"not a usable model schema: {'; '.join(problems)}", file=where)
+    for spec in specs:
+        try:
+            create_embedder(spec["name"], **spec.get("config", {}))
+        except InputError as exc:
+            raise InputError(exc.reason, file=where) from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"embedder {spec['name']!r} cannot be built from its config ({exc})",
+                             file=where) from None
 
 
 def _check_schema(built: list[str], expected: list[str], model_dir: Path) -> None:
@@ -386,8 +431,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a `kill` unwinds like Ctrl-C: temporary files are removed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     for name, smallest in (("k", 1), ("folds", 2), ("products", 20)):
         if getattr(args, name, smallest) < smallest:
             stderr.print(f"[red]error:[/red] --{name} must be at least {smallest}")
@@ -403,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.print("interrupted; finished artifacts are kept, partial ones were not written")
         return 130
+    except OSError as exc:  # unreadable input or unwritable output (permissions, full disk)
+        where = f"{exc.filename}: " if exc.filename else ""
+        stderr.print(f"[red]error:[/red] {where}{exc.strerror or exc}")
+        return 2
     return 0
 
 
