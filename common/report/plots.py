@@ -7,6 +7,7 @@ with a constant and the date is left out, so the same run gives the same bytes.
 from __future__ import annotations
 
 import io
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -42,7 +43,8 @@ def _svg(fig) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prologue and doctype: inline in HTML
+    text = text[text.index("<svg"):]  # drop the XML prologue and doctype: inline in HTML
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.S)
 
 
 def threshold_curve(curve: list[list[float]], threshold: float) -> str:
