@@ -19,7 +19,7 @@ import pytest
 from common.demo import generate_catalog
 from tests.conftest import run_cli
 
-SUBSET_POSTINGS = 1200
+SUBSET_POSTINGS = 500
 
 
 def _train(root: Path, postings: Path, *extra: str, k: str = "20") -> Path:
@@ -35,7 +35,7 @@ def _train(root: Path, postings: Path, *extra: str, k: str = "20") -> Path:
 @pytest.fixture(scope="module")
 def generated_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("report")
-    generate_catalog(n_products=100, seed=11).write_csv(root / "train.csv")
+    generate_catalog(n_products=60, seed=11).write_csv(root / "train.csv")
     return _train(root, root / "train.csv")
 
 
@@ -82,9 +82,12 @@ def test_group_size_rows_add_up_to_the_overall_figures(generated_run):
 
 
 def test_report_is_reproducible(generated_run, tmp_path):
-    first = _report(generated_run, tmp_path / "a.html", "--cards", "6")
-    second = _report(generated_run, tmp_path / "b.html", "--cards", "6")
-    assert first == second
+    from common.report import build_report
+
+    first = build_report(generated_run, tmp_path / "a.html", cards=6, seed=1)
+    second = build_report(generated_run, tmp_path / "b.html", cards=6, seed=1)
+    assert first.bytes == second.bytes
+    assert (tmp_path / "a.html").read_bytes() == (tmp_path / "b.html").read_bytes()
 
 
 def test_ablation_is_shown_when_present(generated_run, tmp_path):
@@ -92,14 +95,18 @@ def test_ablation_is_shown_when_present(generated_run, tmp_path):
     shutil.copytree(generated_run, work)
     (work / "ablation.json").write_text(json.dumps(
         [{"dropped": "phash", "f1": 0.71}, {"dropped": "graph", "f1": 0.74}]))
-    page = _report(work, tmp_path / "r.html", "--cards", "3")
+    from common.report import build_report
+
+    build_report(work, tmp_path / "r.html", cards=3)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<th>dropped</th>" in page and "<td>graph</td>" in page
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buffer, format="PNG")
     (work / "ablation.png").write_bytes(buffer.getvalue())
-    page = _report(work, tmp_path / "r.html", "--cards", "3")
+    build_report(work, tmp_path / "r.html", cards=3)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert 'alt="ablation chart" src="data:image/png;base64,' in page
 
 
