@@ -71,8 +71,15 @@ def test_report_shows_the_run(generated_run, tmp_path):
 def test_group_size_rows_add_up_to_the_overall_figures(generated_run):
     from common.report.run import apply_postprocess, load_run, scores_by_group_size
 
+    from postprocess import ThresholdMatcher
+
     run = load_run(generated_run)
-    rows = scores_by_group_size(apply_postprocess(run))
+    matches = apply_postprocess(run)
+    saved = run.schema["postprocess"]
+    matcher = ThresholdMatcher(symmetrise=saved["symmetrise"], max_matches=saved["max_matches"])
+    matcher.threshold_ = saved["threshold"]
+    assert np.array_equal(matches.keep, matcher.predict(run.i, run.j, run.p, run.n))
+    rows = scores_by_group_size(matches)
     overall, buckets = rows[0], [r for r in rows[1:] if r["postings"]]
     assert sum(r["postings"] for r in buckets) == overall["postings"] == run.n
     for key in ("f1", "precision", "recall"):

@@ -48,7 +48,8 @@ article.card.sample { border-left-color: var(--ok); }
 article.card > header { font-size: 13px; margin-bottom: 8px; }
 .tag { display: inline-block; padding: 1px 7px; border-radius: 10px; color: #fff;
        font-size: 11px; font-weight: 600; background: var(--mute); margin-right: 6px; }
-.tag.fp { background: var(--bad); } .tag.fn { background: #b58900; } .tag.sample { background: var(--ok); }
+.tag.fp { background: var(--bad); } .tag.fn { background: #b58900; }
+.tag.sample { background: var(--ok); }
 .tiles { display: flex; flex-wrap: wrap; gap: 8px; }
 figure.tile { margin: 0; width: 168px; border: 1px solid var(--line); border-radius: 5px;
               padding: 6px; font-size: 11.5px; background: #fff; }
@@ -64,6 +65,7 @@ figure.tile .noimg { background: var(--bg); color: var(--mute); font-size: 10px;
 .mark { font-weight: 700; } .ok .mark { color: var(--ok); } .bad .mark { color: var(--bad); }
 .missed .mark { color: #b58900; }
 .score { float: right; font-weight: 600; font-variant-numeric: tabular-nums; }
+.score.none { float: none; display: block; font-weight: 400; color: var(--mute); }
 .pid { color: var(--mute); font-size: 10.5px; word-break: break-all; }
 .title { margin: 2px 0 4px; }
 ul.contrib { list-style: none; margin: 0; padding: 0; font-size: 10.5px; color: var(--mute); }
@@ -253,8 +255,9 @@ def _gallery(run: Run, matches: Matches, cards: list[Card], thumbs: dict[int, st
     labels = run.postings["label_group"].to_list()
     sections = ["<h2>Galleries</h2>",
                 '<p class="note">Each card is one posting (the query, shaded) with its predicted '
-                'group by descending score: <span class="mark" style="color:var(--ok)">✓</span> '
-                'same product, <span class="mark" style="color:var(--bad)">✗</span> not; then the '
+                'group by descending score: <span class="mark" style="color:var(--ok)">✓</span>'
+                ' same product, <span class="mark" style="color:var(--bad)">✗</span> not; then '
+                'the '
                 'true matches it missed. Scores are the post-processed out-of-fold scores; under '
                 'each pair, its largest feature contributions to the model\'s log-odds '
                 '(feature = value, contribution). The pair that put a card here is outlined.'
@@ -269,27 +272,29 @@ def _gallery(run: Run, matches: Matches, cards: list[Card], thumbs: dict[int, st
             continue
         sections.append(f'<h2 id="{REASON_CLASS[reason]}">{escape(title)}</h2>')
         for card in chosen:
-            sections.append(_card(card, ids, titles, labels, thumbs, matches))
+            sections.append(_card(card, ids, titles, labels, thumbs, matches,
+                                  with_images=images is not None))
     return "\n".join(sections)
 
 
-def _card(card: Card, ids, titles, labels, thumbs, matches: Matches) -> str:
+def _card(card: Card, ids, titles, labels, thumbs, matches: Matches, with_images: bool) -> str:
     q = card.query
     cls = REASON_CLASS[card.reason]
     head = (f'<header><span class="tag {cls}">{escape(card.reason)}</span>'
-            f'<b>{escape(ids[q])}</b> · group {escape(str(labels[q]))} · F1 {matches.f1[q]:.3f} · '
+            f'<b>{escape(ids[q])}</b> · group {escape(str(labels[q]))} · '
+            f'F1 {matches.f1[q]:.3f} · '
             f"predicted {int(matches.pred_size[q])}, true {int(matches.true_size[q])} (self "
             f"included) · missed {len(card.missed) + card.missed_hidden}</header>")
-    tiles = [_tile(q, None, "query", False, ids, titles, thumbs)]
+    tiles = [_tile(q, None, "query", False, ids, titles, thumbs, with_images)]
     tiles += [_tile(p.posting, p, "ok" if p.same else "bad", p.posting == card.trigger, ids,
-                    titles, thumbs) for p in card.members]
+                    titles, thumbs, with_images) for p in card.members]
     if card.members_hidden:
         tiles.append(f'<div class="more">+{card.members_hidden} more predicted</div>')
     parts = [f'<article class="card {cls}">', head, '<div class="tiles">', *tiles, "</div>"]
     if card.missed:
         parts += ["<h4>Missed true matches</h4>", '<div class="tiles">']
-        parts += [_tile(p.posting, p, "missed", p.posting == card.trigger, ids, titles, thumbs)
-                  for p in card.missed]
+        parts += [_tile(p.posting, p, "missed", p.posting == card.trigger, ids, titles, thumbs,
+                        with_images) for p in card.missed]
         if card.missed_hidden:
             parts.append(f'<div class="more">+{card.missed_hidden} more missed</div>')
         parts.append("</div>")
@@ -297,18 +302,21 @@ def _card(card: Card, ids, titles, labels, thumbs, matches: Matches) -> str:
     return "".join(parts)
 
 
-def _tile(k: int, pair: Pair | None, kind: str, trigger: bool, ids, titles, thumbs) -> str:
+def _tile(k: int, pair: Pair | None, kind: str, trigger: bool, ids, titles, thumbs,
+          with_images: bool) -> str:
     title = titles[k] or ""
     short = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"
-    image = (f'<img alt="" src="{thumbs[k]}">' if k in thumbs
-             else '<div class="noimg">no image</div>')
+    if k in thumbs:
+        image = f'<img alt="" src="{thumbs[k]}">'
+    else:  # a placeholder only where images were asked for, so that the gap is noticed
+        image = '<div class="noimg">no image</div>' if with_images else ""
     if pair is None:
         caption = '<span class="mark">query</span>'
     else:
         mark = {"ok": "✓", "bad": "✗", "missed": "✗ missed"}[kind]
-        score = ("not a candidate" if pair.score is None
-                 else f"{pair.score:.3f}")
-        caption = f'<span class="mark">{mark}</span><span class="score">{score}</span>'
+        score = ('<span class="score none">not a candidate pair</span>' if pair.score is None
+                 else f'<span class="score">{pair.score:.3f}</span>')
+        caption = f'<span class="mark">{mark}</span>{score}'
     contributions = ""
     if pair is not None and pair.contributions:
         contributions = '<ul class="contrib">' + "".join(
