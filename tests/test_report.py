@@ -100,8 +100,8 @@ def test_report_is_reproducible(generated_run, tmp_path):
 def test_ablation_is_shown_when_present(generated_run, tmp_path):
     work = tmp_path / "w"
     shutil.copytree(generated_run, work)
-    (work / "ablation.json").write_text(json.dumps(
-        [{"dropped": "phash", "f1": 0.71}, {"dropped": "graph", "f1": 0.74}]))
+    (work / "ablation.json").write_text(json.dumps({"backend": "lightgbm", "rows": [
+        {"dropped": "phash", "f1": 0.71}, {"dropped": "graph", "f1": 0.74}]}))
     from common.report import build_report
 
     build_report(work, tmp_path / "r.html", cards=3)
@@ -115,6 +115,7 @@ def test_ablation_is_shown_when_present(generated_run, tmp_path):
     build_report(work, tmp_path / "r.html", cards=3)
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert 'alt="ablation chart" src="data:image/png;base64,' in page
+    assert "<td>graph</td>" in page  # the chart and the figures behind it
 
 
 @pytest.mark.parametrize("damage", ["oof_scores.parquet", "model/schema.json", "metrics.json"])

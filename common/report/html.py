@@ -180,6 +180,7 @@ def _model_box(run: Run, matches: Matches) -> str:
         ("trees (final model)", str(m.get("final_trees", "?"))),
         ("training pairs", f"{m.get('pairs', 0):,} ({m.get('positive_pairs', 0):,} true)"),
         ("negative rate", str(m.get("negative_rate", "?"))),
+        ("weighted by group size", str(m.get("weight_by_group_size", False)).lower()),
         ("seed", str(m.get("seed", "?"))),
         ("threshold", f"{matches.threshold:.2f} on the {escape(matches.symmetrise)}-"
                       f"symmetrised score, at most {matches.max_matches} matches"),
@@ -232,7 +233,7 @@ def _ablation_box(run: Run) -> str:
     if run.ablation_png:
         data = base64.b64encode(run.ablation_png).decode()
         parts.append(f'<img class="plot" alt="ablation chart" src="data:image/png;base64,{data}">')
-    if run.ablation is not None and not run.ablation_png:
+    if run.ablation is not None:
         records = run.ablation
         if isinstance(records, dict):
             records = next((v for v in records.values() if isinstance(v, list)), [records])
