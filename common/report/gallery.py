@@ -18,7 +18,6 @@ from ..console import track, warn
 from ..errors import InputError
 from .run import Matches, Run
 
-REASONS = ("false positive", "false negative", "sample")
 MEMBERS_SHOWN = 12   # predicted members shown per card (the rest are counted)
 MISSED_SHOWN = 6     # missed true matches shown per card
 TOP_CONTRIBUTIONS = 3
@@ -38,7 +37,7 @@ class Pair:
 @dataclass
 class Card:
     query: int
-    reason: str                  # one of REASONS
+    reason: str                  # "false positive", "false negative" or "sample"
     trigger: int | None          # the posting whose pair put this card in the gallery
     members: list[Pair]          # predicted matches, best score first
     members_hidden: int

@@ -316,7 +316,8 @@ def _tile(k: int, pair: Pair | None, kind: str, trigger: bool, ids, titles, thum
     else:
         mark = {"ok": "✓", "bad": "✗", "missed": "✗ missed"}[kind]
         score = ('<span class="score none">not a candidate pair</span>' if pair.score is None
-                 else f'<span class="score">{pair.score:.3f}</span>')
+                 else f'<span class="score" title="post-processed score; the model gave this '
+                      f'direction p = {pair.p:.3f}">{pair.score:.3f}</span>')
         caption = f'<span class="mark">{mark}</span>{score}'
     contributions = ""
     if pair is not None and pair.contributions:
