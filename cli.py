@@ -203,7 +203,8 @@ def run_ablate(args) -> list[dict]:
     with timer.step("ablation"):
         rows = ablate_groups(features.matrix(), y, i, j, labels, features.names, groups,
                              _ranker_factory(args), evaluate, args.folds, args.seed,
-                             args.negative_rate)
+                             args.negative_rate,
+                             only=args.groups.split(",") if args.groups else None)
     write_json(work.root / "ablation.json", {"rows": rows, "backend": args.backend,
                                              "folds": args.folds, "seed": args.seed,
                                              "negative_rate": args.negative_rate,
@@ -374,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--negative-rate", type=float, default=0.25)
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
+    p.add_argument("--groups", help="comma-separated groups to ablate (default: every group)")
     p.set_defaults(run=run_ablate)
 
     p = sub.add_parser("submit", help="match a new catalog with a trained model")
