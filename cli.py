@@ -5,6 +5,7 @@
     ablate        P1 F1 without each feature group and with each alone   (work dir)
     submit        new postings + model → submission CSV
     evaluate      submission + labelled postings → F1, precision, recall
+    report        a trained work dir → one self-contained HTML page (plots, match galleries)
     demo          all of the above on a generated catalog
 
 Every command exits with status 2 and one clear line on bad input.
@@ -347,6 +348,18 @@ def load_submission(path: str) -> pl.DataFrame:
                          file=path) from None
 
 
+def run_report(args):
+    from common.report import build_report
+
+    if args.images and not Path(args.images).is_dir():
+        raise InputError("not a folder", file=args.images)
+    result = build_report(args.work, args.out, args.images, cards=args.cards, seed=args.seed)
+    summary(f"report: {result.postings:,} postings, {result.pairs:,} pairs, F1 {result.f1:.4f}, "
+            f"{result.cards} gallery cards ({result.thumbnails} thumbnails), "
+            f"{result.bytes / 1e6:.1f} MB, {result.seconds['total']:.1f} s → {result.path}")
+    return result
+
+
 def run_demo(args) -> dict:
     from common.demo import generate_catalog
 
@@ -423,6 +436,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--submission", required=True)
     p.set_defaults(run=run_evaluate)
 
+    p = sub.add_parser("report", help="write an HTML run report with plots and match galleries")
+    p.add_argument("--work", required=True, help="work directory written by `train-ranker`")
+    p.add_argument("--out", help="HTML file to write (default WORK/report.html)")
+    p.add_argument("--images", help="folder of the postings' images, for gallery thumbnails "
+                                    "(default: the folder given to `candidates`)")
+    p.add_argument("--cards", type=int, default=30,
+                   help="postings in the galleries: a third worst false positives, a third "
+                        "worst false negatives, the rest sampled (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled gallery postings")
+    p.set_defaults(run=run_report)
+
     p = sub.add_parser("demo", help="run everything on a generated catalog and print its F1")
     p.add_argument("--work", default="runs/demo")
     p.add_argument("--products", type=int, default=600)
@@ -445,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for name, smallest in (("k", 1), ("folds", 2), ("products", 20)):
+    for name, smallest in (("k", 1), ("folds", 2), ("products", 20), ("cards", 0)):
         if getattr(args, name, smallest) < smallest:
             stderr.print(f"[red]error:[/red] --{name} must be at least {smallest}")
             return 2
