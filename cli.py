@@ -55,6 +55,24 @@ def _embedder_specs(names: str) -> list[dict]:
     return specs
 
 
+def _search(embeddings: list, k: int, blend: dict | None, timer: Timer):
+    """Candidate search, after neighbour blending of the vectors when ``blend`` asks for it."""
+    from candidates import blend_neighbours, build_candidates
+
+    if blend:
+        with timer.step("blend"):
+            embeddings = [blend_neighbours(e, **blend) for e in embeddings]
+    with timer.step("search"):
+        return build_candidates(embeddings, k)
+
+
+def _blend_spec(args) -> dict | None:
+    if args.blend_depth <= 0:
+        return None
+    return {"depth": args.blend_depth, "iterations": args.blend_iterations,
+            "power": args.blend_power}
+
+
 def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
                   neighbours: dict):
     from features import PairContext
@@ -63,7 +81,7 @@ def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
 
 
 def run_candidates(args) -> dict:
-    from candidates import build_candidates, candidate_recall, save_neighbours
+    from candidates import candidate_recall, save_neighbours
 
     timer = Timer()
     work = WorkDir(args.work)
@@ -73,14 +91,14 @@ def run_candidates(args) -> dict:
     specs = _embedder_specs(args.embedders)
     images = Path(args.images) if args.images else None
     embeddings = _embed(postings, specs, work.embeddings, images, timer)
-    with timer.step("search"):
-        found = build_candidates(embeddings, args.k)
+    blend = _blend_spec(args)
+    found = _search(embeddings, args.k, blend, timer)
     with timer.step("write"):
         write_parquet(work.candidates, found.table)
         save_neighbours(work.neighbours, found.neighbours)
     table = found.table
     report = {"postings": str(args.postings), "images": str(images) if images else None,
-              "rows": postings.height, "k": args.k, "embedders": specs,
+              "rows": postings.height, "k": args.k, "embedders": specs, "blend": blend,
               "pairs": table.height, "pairs_per_posting": round(table.height / postings.height, 3),
               "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
     if has_labels(postings):
@@ -121,7 +139,7 @@ def _features_for(work: WorkDir, postings: pl.DataFrame, table: pl.DataFrame, sp
 
 def run_train_ranker(args) -> dict:
     from candidates import load_neighbours
-    from postprocess import ThresholdMatcher
+    from postprocess import PostProcessor
     from ranker import PairRanker, fit_final, out_of_fold_scores
 
     timer = Timer()
@@ -157,26 +175,29 @@ def run_train_ranker(args) -> dict:
     write_parquet(work.oof_scores, pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32),
                                                  "p": oof.scores}))
     with timer.step("postprocess"):
-        matcher = ThresholdMatcher(symmetrise=args.symmetrise).fit(i, j, oof.scores, labels)
+        processor = PostProcessor(steps=_postprocess_steps(args.postprocess),
+                                  symmetrise=args.symmetrise).fit(i, j, oof.scores, labels)
     rounds = int(np.median(oof.best_iterations))
     with timer.step("final_model"):
         final = fit_final(X, y, features.names, make_ranker, rounds, args.seed, args.negative_rate)
-    steps = [{"step": "threshold", **{k: round(v, 6) for k, v in matcher.score_.items()}}]
+    steps = processor.report_
+    final_score = {k: steps[-1][k] for k in ("f1", "precision", "recall")}
     metrics = {
-        **steps[-1], "threshold": matcher.threshold_, "postprocess_steps": steps,
+        **final_score, "threshold": processor.steps_[0].threshold, "postprocess_steps": steps,
         "backend": args.backend, "folds": args.folds, "seed": args.seed,
         "negative_rate": args.negative_rate, "best_iterations": oof.best_iterations,
         "final_trees": rounds, "pairs": int(len(y)), "positive_pairs": int(y.sum()),
         "features": len(features.names), "feature_groups": sorted(set(features.groups.values())),
         "candidate_recall": report.get("recall"),
-        "threshold_curve": [[t, round(f, 6)] for t, f, *_ in matcher.curve_],
+        "threshold_curve": [[t, round(f, 6)] for t, f in processor.threshold_curve_],
         "seconds": {**timer.seconds, "fold_seconds": oof.seconds,
                     "feature_groups": features.seconds, "total": timer.total},
     }
     final.save(work.model, features.groups, {
         "toolkit_version": VERSION, "embedders": specs, "k": report["k"],
+        "blend": report.get("blend"),
         "feature_groups": groups or sorted(set(features.groups.values())),
-        "postprocess": matcher.get_params(), "oof_metrics": {k: metrics[k] for k in
+        "postprocess": processor.get_params(), "oof_metrics": {k: metrics[k] for k in
                                                              ("f1", "precision", "recall")}})
     importance = final.gain_importance()
     write_text(work.model / "importance.csv", "feature,group,gain\n" + "".join(
@@ -184,14 +205,14 @@ def run_train_ranker(args) -> dict:
         for name, gain in sorted(importance.items(), key=lambda kv: -kv[1])))
     write_json(work.metrics, metrics)
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
-            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}, threshold "
-            f"{matcher.threshold_:.2f}) on {len(y):,} pairs, {timer.total:.1f} s → {work.metrics}")
+            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}; threshold only "
+            f"{steps[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
+            f"{timer.total:.1f} s → {work.metrics}")
     return metrics
 
 
 def run_submit(args) -> pl.DataFrame:
-    from candidates import build_candidates
-    from postprocess import ThresholdMatcher, to_submission
+    from postprocess import PostProcessor, to_submission
     from ranker import PairRanker
 
     timer = Timer()
@@ -199,6 +220,7 @@ def run_submit(args) -> pl.DataFrame:
     if not (model_dir / "schema.json").exists() and (model_dir / "model" / "schema.json").exists():
         model_dir = model_dir / "model"  # a work directory was given
     ranker, schema = PairRanker.load(model_dir)
+    processor = _saved_postprocessor(schema, model_dir)
     with timer.step("load"):
         postings = load_postings(args.postings)
     scratch = None
@@ -210,8 +232,7 @@ def run_submit(args) -> pl.DataFrame:
     try:
         images = Path(args.images) if args.images else None
         embeddings = _embed(postings, schema["embedders"], work.embeddings, images, timer)
-        with timer.step("search"):
-            found = build_candidates(embeddings, schema["k"])
+        found = _search(embeddings, schema["k"], schema.get("blend"), timer)
         from features import build_features
 
         ctx = _pair_context(postings, found.table, embeddings, found.neighbours)
@@ -222,13 +243,10 @@ def run_submit(args) -> pl.DataFrame:
             p = ranker.predict(features.matrix(ranker.feature_names_)) if features.frame.height \
                 else np.empty(0, np.float32)
         with timer.step("postprocess"):
-            matcher = ThresholdMatcher(symmetrise=schema["postprocess"]["symmetrise"],
-                                       max_matches=schema["postprocess"]["max_matches"])
-            matcher.threshold_ = schema["postprocess"]["threshold"]
             i = features.frame["i"].to_numpy().astype(np.int64)
             j = features.frame["j"].to_numpy().astype(np.int64)
-            keep = matcher.predict(i, j, p, postings.height)
-            submission = to_submission(postings["posting_id"], i[keep], j[keep], p[keep])
+            kept_i, kept_j, kept_score = processor.predict(i, j, p, postings.height)
+            submission = to_submission(postings["posting_id"], kept_i, kept_j, kept_score)
         with timer.step("write"):
             out = Path(args.out)
             from common.atomic import atomic_path
@@ -242,6 +260,30 @@ def run_submit(args) -> pl.DataFrame:
     summary(f"submit: {postings.height:,} postings, {found.table.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {timer.total:.1f} s → {args.out}")
     return submission
+
+
+def _postprocess_steps(names: str) -> list[str]:
+    from postprocess import POSTPROCESS_STEPS
+
+    steps = [n.strip() for n in names.split(",") if n.strip()]
+    if "threshold" not in steps:
+        steps.insert(0, "threshold")
+    unknown = [n for n in steps if n not in POSTPROCESS_STEPS]
+    if unknown:
+        raise InputError(f"--postprocess names unknown steps {unknown} "
+                         f"(known: {', '.join(POSTPROCESS_STEPS)})")
+    # The steps always run in their fixed order, whatever order they are named in.
+    return [n for n in POSTPROCESS_STEPS if n in steps]
+
+
+def _saved_postprocessor(schema: dict, model_dir: Path):
+    from postprocess import PostProcessor
+
+    try:
+        return PostProcessor.from_params(schema["postprocess"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"unreadable 'postprocess' parameters ({exc!r}); retrain",
+                         file=str(model_dir / "schema.json")) from None
 
 
 def _check_schema(built: list[str], expected: list[str], model_dir: Path) -> None:
@@ -286,11 +328,12 @@ def run_demo(args) -> dict:
     generate_catalog(n_products=max(args.products // 3, 20), seed=1, id_prefix="test") \
         .write_csv(test_path)
     stderr.print(f"generated catalogs (not real data): {train_path}, {test_path}")
-    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k)
+    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k, blend_depth=0,
+                  blend_iterations=1, blend_power=1.0)
     run_candidates(argparse.Namespace(postings=str(train_path), work=str(root / "work"), **common))
     run_train_ranker(argparse.Namespace(work=str(root / "work"), backend="lightgbm", folds=5,
                                         seed=42, negative_rate=1.0, symmetrise="mean",
-                                        groups=None))
+                                        groups=None, postprocess="threshold,chisel,min2,prune,merge"))
     submission_path = root / "submission.csv"
     run_submit(argparse.Namespace(postings=str(test_path), images=None, model=str(root / "work"),
                                   out=str(submission_path), work=None))
@@ -314,6 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedders", default=DEFAULT_EMBEDDERS,
                    help=f"comma-separated embedder names (default {DEFAULT_EMBEDDERS})")
     p.add_argument("--k", type=int, default=50, help="neighbours per posting per embedder")
+    p.add_argument("--blend-depth", type=int, default=0,
+                   help="neighbour blending before the search: mix each vector with its DEPTH "
+                        "nearest neighbours' (0, the default: off)")
+    p.add_argument("--blend-iterations", type=int, default=1,
+                   help="repeat the blending on the blended vectors (INB)")
+    p.add_argument("--blend-power", type=float, default=1.0,
+                   help="neighbour weight = similarity ** POWER (own vector: 1)")
     p.set_defaults(run=run_candidates)
 
     p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
@@ -325,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of non-matching pairs kept for training (weighted back)")
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
     p.add_argument("--groups", help="comma-separated feature groups (default: all)")
+    p.add_argument("--postprocess", default="threshold,chisel,min2,prune,merge",
+                   help="post-processing steps to tune and apply, always in the order "
+                        "threshold, chisel, min2, prune, merge (default: all; 'threshold' alone "
+                        "is the plain cut)")
     p.set_defaults(run=run_train_ranker)
 
     p = sub.add_parser("submit", help="match a new catalog with a trained model")
