@@ -27,6 +27,7 @@ from common.postings import has_labels, label_codes, load_postings
 from common.workdir import WorkDir
 
 DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
+DEFAULT_POSTPROCESS = "threshold,score_blend,chisel,min2,prune,merge"
 VERSION = "0.1.0"
 
 
@@ -257,6 +258,11 @@ def run_submit(args) -> pl.DataFrame:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     sizes = submission["matches"].str.count_matches(" ") + 1
+    if args.work:
+        write_json(work.root / "submit.json", {
+            "postings": postings.height, "pairs": found.table.height,
+            "matches_per_posting": round(float(sizes.mean()), 3), "out": str(args.out),
+            "seconds": {**timer.seconds, "total": timer.total}})
     summary(f"submit: {postings.height:,} postings, {found.table.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {timer.total:.1f} s → {args.out}")
     return submission
@@ -333,7 +339,7 @@ def run_demo(args) -> dict:
     run_candidates(argparse.Namespace(postings=str(train_path), work=str(root / "work"), **common))
     run_train_ranker(argparse.Namespace(work=str(root / "work"), backend="lightgbm", folds=5,
                                         seed=42, negative_rate=1.0, symmetrise="mean",
-                                        groups=None, postprocess="threshold,chisel,min2,prune,merge"))
+                                        groups=None, postprocess=DEFAULT_POSTPROCESS))
     submission_path = root / "submission.csv"
     run_submit(argparse.Namespace(postings=str(test_path), images=None, model=str(root / "work"),
                                   out=str(submission_path), work=None))
@@ -375,10 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of non-matching pairs kept for training (weighted back)")
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
     p.add_argument("--groups", help="comma-separated feature groups (default: all)")
-    p.add_argument("--postprocess", default="threshold,chisel,min2,prune,merge",
-                   help="post-processing steps to tune and apply, always in the order "
-                        "threshold, chisel, min2, prune, merge (default: all; 'threshold' alone "
-                        "is the plain cut)")
+    p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
+                   help="post-processing steps to tune on the out-of-fold scores and apply, "
+                        f"always in the order {DEFAULT_POSTPROCESS} (default: all; 'threshold' "
+                        "alone is the plain cut)")
     p.set_defaults(run=run_train_ranker)
 
     p = sub.add_parser("submit", help="match a new catalog with a trained model")
@@ -386,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images")
     p.add_argument("--model", required=True, help="model folder (or the work dir holding it)")
     p.add_argument("--out", required=True, help="submission CSV to write")
-    p.add_argument("--work", help="keep embeddings and candidates here (cache across runs)")
+    p.add_argument("--work", help="keep embeddings here (cache across runs) and write submit.json "
+                   "(seconds per stage)")
     p.set_defaults(run=run_submit)
 
     p = sub.add_parser("evaluate", help="score a submission against labelled postings")

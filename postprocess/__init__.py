@@ -1,13 +1,14 @@
 """Post-processing: pair scores to match sets, and the submission table.
 
 The pipeline symmetrises p(i, j) and p(j, i), then runs its switched-on steps in a fixed order
-(threshold, chisel, Min2, prune weak one-way edges, graph merge) and caps each posting at 50
+(threshold, neighbour blending of the scores, chisel, Min2, prune weak one-way edges, graph
+merge) and caps each posting at 50
 matches, self first. Neighbour blending of the embeddings happens before the candidate search, in
 ``candidates.blend_neighbours``.
 
 Public API: :class:`PostProcessor` (fit on out-of-fold scores, parameters as plain data),
 :data:`POSTPROCESS_STEPS`, the steps :class:`ThresholdCut`, :class:`Chisel`, :class:`Min2`,
-:class:`PruneOneWay`, :class:`GraphMerge`; :class:`ThresholdMatcher` (threshold only),
+:class:`PruneOneWay`, :class:`GraphMerge`, :class:`ScoreBlend`; :class:`ThresholdMatcher` (threshold only),
 :func:`symmetrise`, :func:`rank_within_query`, :func:`to_submission`, :data:`MAX_MATCHES`.
 """
 from .chisel import Chisel
@@ -17,9 +18,10 @@ from .min2 import Min2
 from .pairs import MAX_MATCHES, rank_within_query, symmetrise
 from .pipeline import DEFAULT_STEPS as POSTPROCESS_STEPS
 from .pipeline import PostProcessor
+from .score_blend import ScoreBlend
 from .submission import to_submission
 from .threshold import ThresholdMatcher
 
 __all__ = ["MAX_MATCHES", "POSTPROCESS_STEPS", "Chisel", "GraphMerge", "Min2", "PostProcessor",
-           "PruneOneWay", "ThresholdCut", "ThresholdMatcher", "rank_within_query", "symmetrise",
+           "PruneOneWay", "ScoreBlend", "ThresholdCut", "ThresholdMatcher", "rank_within_query", "symmetrise",
            "to_submission"]

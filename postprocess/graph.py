@@ -80,10 +80,9 @@ class GraphMerge:
         self.method = method
         self.threshold = threshold
         self.max_size = max_size
-        self.grid = grid or {"components": {"threshold": [0.7, 0.8, 0.9],
-                                            "max_size": [10, MAX_MATCHES]},
-                             "average": {"threshold": [0.3, 0.35, 0.4, 0.45, 0.5],
-                                         "max_size": [25, MAX_MATCHES]}}
+        self.grid = grid or {"components": {"threshold": [0.8, 0.9], "max_size": [MAX_MATCHES]},
+                             "average": {"threshold": [0.3, 0.35, 0.4, 0.45],
+                                         "max_size": [MAX_MATCHES]}}
 
     def fit(self, state: MatchState, truth: Truth) -> GraphMerge:
         best = (truth.evaluate(state)["f1"], None, None, self.max_size)

@@ -12,12 +12,14 @@ from .cut import ThresholdCut
 from .graph import GraphMerge, PruneOneWay
 from .min2 import Min2
 from .pairs import MAX_MATCHES, rank_within_query, symmetrise
+from .score_blend import ScoreBlend
 from .state import MatchState, Truth
 
-STEPS = {step.name: step for step in (ThresholdCut, Chisel, Min2, PruneOneWay, GraphMerge)}
-# The order they run in: the cut and chisel decide each list, Min2 refills empty ones, the graph
-# steps then work on the resulting match graph.
-DEFAULT_STEPS = ("threshold", "chisel", "min2", "prune", "merge")
+STEPS = {step.name: step for step in (ThresholdCut, ScoreBlend, Chisel, Min2, PruneOneWay,
+                                       GraphMerge)}
+# The order they run in: the cut (re-tuned on neighbour-blended scores) and chisel decide each
+# list, Min2 refills empty ones, the graph steps then work on the resulting match graph.
+DEFAULT_STEPS = ("threshold", "score_blend", "chisel", "min2", "prune", "merge")
 
 
 class PostProcessor:
@@ -48,8 +50,9 @@ class PostProcessor:
         for name in self.steps:
             start = time.perf_counter()
             step = STEPS[name]()
-            if name == "chisel":
-                step.base = self.steps_[0].threshold
+            if name == "chisel":  # bends the latest global cut
+                step.base = [s.threshold for s in self.steps_
+                             if s.name in ("threshold", "score_blend")][-1]
             state = step.fit(state, truth).apply(state)
             self.steps_.append(step)
             self.report_.append({"step": name, **_rounded(truth.evaluate(state, self._capped(state))),

@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from postprocess import (Chisel, GraphMerge, Min2, PostProcessor, PruneOneWay, ThresholdCut,
-                         ThresholdMatcher)
+from postprocess import (Chisel, GraphMerge, Min2, PostProcessor, PruneOneWay, ScoreBlend,
+                         ThresholdCut, ThresholdMatcher)
+from postprocess.score_blend import neighbour_scores
 from postprocess.state import MatchState, Truth
 
 
@@ -140,7 +141,7 @@ def test_pipeline_reports_every_step_in_order_and_round_trips_through_json():
     i, j, p, labels = catalog(4)
     processor = PostProcessor().fit(i, j, p, labels)
     assert [r["step"] for r in processor.report_] == \
-        ["threshold", "chisel", "min2", "prune", "merge", "cap"]
+        ["threshold", "score_blend", "chisel", "min2", "prune", "merge", "cap"]
     f1 = [r["f1"] for r in processor.report_]
     assert all(b >= a - 1e-9 for a, b in zip(f1, f1[1:]))  # each tuned step can only help OOF
     reloaded = PostProcessor.from_params(json.loads(json.dumps(processor.get_params())))
@@ -172,3 +173,24 @@ def test_pipeline_with_no_pairs_and_bad_step_lists():
         PostProcessor(steps=("threshold", "magic")).fit(empty, empty, empty, np.zeros(1, int))
     with pytest.raises(ValueError, match="start with 'threshold'"):
         PostProcessor(steps=("min2",)).fit(empty, empty, empty, np.zeros(1, int))
+
+
+def test_neighbour_scores_lift_a_match_that_the_neighbours_agree_on():
+    # 0-1 and 1-2 are strong, 0-2 weak: 0's best neighbour (1) vouches for 2.
+    state = MatchState.from_pairs(*symmetric_pairs(4, {(0, 1): 0.9, (1, 2): 0.9, (0, 2): 0.2,
+                                                       (2, 3): 0.3}), 4)
+    opinion = neighbour_scores(state, depth=1)
+    at = {(int(a), int(b)): float(v) for a, b, v in zip(state.i, state.j, opinion)}
+    assert at[(0, 2)] > 0.2 + 0.2
+    assert at[(2, 3)] < at[(0, 2)]  # only 3 itself vouches for the 2-3 pair
+    blended = ScoreBlend(depth=1, weight=0.5, threshold=0.33).apply(state)
+    assert (0, 2) in kept_set(blended) and (2, 3) not in kept_set(blended)
+
+
+def test_score_blend_fit_is_no_worse_than_the_plain_cut():
+    i, j, p, labels = catalog(5)
+    truth = Truth(labels)
+    state = MatchState.from_pairs(i, j, p, len(labels))
+    plain = ThresholdCut().fit(state, truth).apply(state)
+    blended = ScoreBlend().fit(state, truth).apply(state)
+    assert truth.evaluate(blended)["f1"] >= truth.evaluate(plain)["f1"] - 1e-9
