@@ -144,6 +144,7 @@ def run_train_ranker(args) -> dict:
     from ranker import PairRanker, fit_final, out_of_fold_scores
 
     timer = Timer()
+    steps = _postprocess_steps(args.postprocess)
     work = WorkDir(args.work)
     report = read_json(work.require(work.candidates_report, "candidates"))
     postings = pl.read_parquet(work.require(work.postings, "candidates"))
@@ -176,15 +177,15 @@ def run_train_ranker(args) -> dict:
     write_parquet(work.oof_scores, pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32),
                                                  "p": oof.scores}))
     with timer.step("postprocess"):
-        processor = PostProcessor(steps=_postprocess_steps(args.postprocess),
-                                  symmetrise=args.symmetrise).fit(i, j, oof.scores, labels)
+        processor = PostProcessor(steps=steps, symmetrise=args.symmetrise).fit(
+            i, j, oof.scores, labels)
     rounds = int(np.median(oof.best_iterations))
     with timer.step("final_model"):
         final = fit_final(X, y, features.names, make_ranker, rounds, args.seed, args.negative_rate)
-    steps = processor.report_
-    final_score = {k: steps[-1][k] for k in ("f1", "precision", "recall")}
+    figures = processor.report_
+    final_score = {k: figures[-1][k] for k in ("f1", "precision", "recall")}
     metrics = {
-        **final_score, "threshold": processor.steps_[0].threshold, "postprocess_steps": steps,
+        **final_score, "threshold": processor.steps_[0].threshold, "postprocess_steps": figures,
         "backend": args.backend, "folds": args.folds, "seed": args.seed,
         "negative_rate": args.negative_rate, "best_iterations": oof.best_iterations,
         "final_trees": rounds, "pairs": int(len(y)), "positive_pairs": int(y.sum()),
@@ -207,7 +208,7 @@ def run_train_ranker(args) -> dict:
     write_json(work.metrics, metrics)
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
             f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}; threshold only "
-            f"{steps[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
+            f"{figures[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
             f"{timer.total:.1f} s → {work.metrics}")
     return metrics
 

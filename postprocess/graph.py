@@ -81,7 +81,7 @@ class GraphMerge:
         self.threshold = threshold
         self.max_size = max_size
         self.grid = grid or {"components": {"threshold": [0.8, 0.9], "max_size": [MAX_MATCHES]},
-                             "average": {"threshold": [0.3, 0.35, 0.4, 0.45],
+                             "average": {"threshold": [0.35, 0.4, 0.45, 0.5, 0.55],
                                          "max_size": [MAX_MATCHES]}}
 
     def fit(self, state: MatchState, truth: Truth) -> GraphMerge:

@@ -44,42 +44,52 @@ def neighbour_scores(state: MatchState, depth: int) -> np.ndarray:
 
 
 class ScoreBlend:
-    """Replace each score by ``(1 - weight) · p + weight · neighbour_scores(p, depth)`` and cut the
-    blended scores at their own re-tuned ``threshold``. ``fit`` picks depth and weight (weight 0
-    switches the step off) for F1."""
+    """Replace each score by ``(1 - weight) · p + weight · neighbour_scores(p, depth)``, repeated
+    ``iterations`` times on the blended scores (iterated neighbour blending), and cut the blended
+    scores at their own re-tuned ``threshold``. ``fit`` picks depth, weight and iterations
+    (weight 0 switches the step off) for F1."""
 
     name: ClassVar[str] = "score_blend"
 
-    def __init__(self, depth: int = 5, weight: float | None = None, threshold: float | None = None,
-                 grid: dict | None = None):
+    def __init__(self, depth: int = 2, weight: float | None = None, iterations: int = 1,
+                 threshold: float | None = None, grid: dict | None = None):
         self.depth = depth
         self.weight = weight
+        self.iterations = iterations
         self.threshold = threshold
-        self.grid = grid or {"depth": [2, 3, 5], "weight": [0.5, 0.75, 1.0]}
+        self.grid = grid or {"depth": [1, 2, 3], "weight": [0.75, 1.0], "iterations": [1, 2]}
 
     def fit(self, state: MatchState, truth: Truth) -> ScoreBlend:
         # Search on a coarse threshold grid, then tune the winner's threshold finely.
         coarse = (0.02, 0.98, 0.02)
-        best = (max(f for _, f in ThresholdCut(grid=coarse).fit(state, truth).curve_), 0, 0.0)
+        best = (max(f for _, f in ThresholdCut(grid=coarse).fit(state, truth).curve_), 0, 0.0, 1)
         for depth in self.grid["depth"]:
             opinion = neighbour_scores(state, depth)
             for weight in self.grid["weight"]:
-                cut = ThresholdCut(grid=coarse).fit(self._blend(state, opinion, weight), truth)
-                f1 = max(f for _, f in cut.curve_)
-                if f1 > best[0] + 1e-9:
-                    best = (f1, depth, weight)
-        _, self.depth, self.weight = best
-        blended = self._blend(state, neighbour_scores(state, self.depth), self.weight) \
-            if self.weight else state
-        self.threshold = ThresholdCut().fit(blended, truth).threshold
+                blended = self._blend(state, opinion, weight)
+                for iteration in range(1, max(self.grid["iterations"]) + 1):
+                    if iteration > 1:
+                        blended = self._blend(blended, neighbour_scores(blended, depth), weight)
+                    if iteration not in self.grid["iterations"]:
+                        continue
+                    cut = ThresholdCut(grid=coarse).fit(blended, truth)
+                    f1 = max(f for _, f in cut.curve_)
+                    if f1 > best[0] + 1e-9:
+                        best = (f1, depth, weight, iteration)
+        _, self.depth, self.weight, self.iterations = best
+        self.threshold = ThresholdCut().fit(self._rescore(state), truth).threshold
         return self
 
     def apply(self, state: MatchState) -> MatchState:
-        if not self.weight or not len(state.i):
-            blended = state
-        else:
-            blended = self._blend(state, neighbour_scores(state, self.depth), self.weight)
+        blended = self._rescore(state)
         return blended.with_keep(blended.score > self.threshold)
+
+    def _rescore(self, state: MatchState) -> MatchState:
+        if not self.weight or not len(state.i):
+            return state
+        for _ in range(self.iterations):
+            state = self._blend(state, neighbour_scores(state, self.depth), self.weight)
+        return state
 
     @staticmethod
     def _blend(state: MatchState, opinion: np.ndarray, weight: float) -> MatchState:
@@ -87,4 +97,5 @@ class ScoreBlend:
         return replace(state, score=score, rank=rank_within_query(state.i, score))
 
     def get_params(self) -> dict:
-        return {"depth": self.depth, "weight": self.weight, "threshold": self.threshold}
+        return {"depth": self.depth, "weight": self.weight, "iterations": self.iterations,
+                "threshold": self.threshold}
