@@ -1,9 +1,9 @@
 """Time `submit` on a catalog the size of Kaggle's hidden test (about 70,000 postings).
 
-The catalog is built here, never committed: the Shopee train rows twice over, the second copy with
-new posting ids, reworded titles (a dropped word, two swapped words, an appended filler word) and
-perceptual hashes with one to three flipped bits, so it is as hard to match as the first copy and
-twice as big. `submit` runs twice as a user would run it, in a fresh process each time:
+The catalog is built here, never committed: the Shopee train rows, then reworded copies of them
+until it holds ``--size`` postings (70,000 by default): each copy has new posting ids, reworded
+titles (a dropped word, two swapped words, an appended filler word) and perceptual hashes with up
+to three flipped bits. `submit` runs twice as a user would run it, in a fresh process each time:
 
 1. from the raw CSV (an empty --work folder: every embedding is computed);
 2. again with the same --work folder (embeddings cached).
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FILLERS = ["original", "murah", "promo", "ready", "termurah", "new", "best", "seller"]
 
 
-def perturbed_copy(train: pl.DataFrame, seed: int) -> pl.DataFrame:
+def perturbed_copy(train: pl.DataFrame, seed: int, suffix: str) -> pl.DataFrame:
     """A reworded copy of ``train`` with fresh ids and slightly changed hashes (seeded)."""
     rng = np.random.default_rng(seed)
     titles = []
@@ -52,10 +52,10 @@ def perturbed_copy(train: pl.DataFrame, seed: int) -> pl.DataFrame:
         bits = rng.integers(0, 64, len(hashes)).astype(np.uint64)
         hashes[flip] ^= np.left_shift(np.uint64(1), bits[flip])
     return train.with_columns(
-        (pl.col("posting_id") + "_copy").alias("posting_id"),
+        (pl.col("posting_id") + suffix).alias("posting_id"),
         pl.Series("title", titles),
         pl.Series("image_phash", [f"{h:016x}" for h in hashes.tolist()]),
-        (pl.col("label_group") + "_copy").alias("label_group"))
+        (pl.col("label_group") + suffix).alias("label_group"))
 
 
 def run_submit(catalog: Path, model: str, work: Path, out: Path) -> dict:
@@ -81,12 +81,17 @@ def main() -> None:
                                                "train.csv"))
     parser.add_argument("--out", default="bench_submit_70k.json")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", type=int, default=70_000, help="postings in the catalog")
     args = parser.parse_args()
 
     train = pl.read_csv(args.train, infer_schema=False)
     scratch = Path(tempfile.mkdtemp(prefix="bench-70k-"))
     try:
-        catalog = pl.concat([train, perturbed_copy(train, args.seed)]).drop("label_group")
+        parts, rows = [train], train.height
+        while rows < args.size:
+            parts.append(perturbed_copy(train, args.seed + len(parts), f"_copy{len(parts)}"))
+            rows += train.height
+        catalog = pl.concat(parts).head(args.size).drop("label_group")
         catalog_path = scratch / "catalog.csv"
         catalog.write_csv(catalog_path)
         print(f"catalog: {catalog.height:,} postings → {catalog_path}", file=sys.stderr)
