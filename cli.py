@@ -2,6 +2,7 @@
 
     candidates    postings → embeddings → candidate pairs             (work dir)
     train-ranker  candidates → features → P1 cross-validation → model  (work dir)
+    ablate        P1 F1 without each feature group and with each alone   (work dir)
     submit        new postings + model → submission CSV
     evaluate      submission + labelled postings → F1, precision, recall
     demo          all of the above on a generated catalog
@@ -82,7 +83,7 @@ def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
 
 
 def run_candidates(args) -> dict:
-    from candidates import candidate_recall, save_neighbours
+    from candidates import recall_by_source, save_neighbours
 
     timer = Timer()
     work = WorkDir(args.work)
@@ -98,34 +99,20 @@ def run_candidates(args) -> dict:
         write_parquet(work.candidates, found.table)
         save_neighbours(work.neighbours, found.neighbours)
     table = found.table
-    report = {"postings": str(args.postings), "images": str(images) if images else None,
+    report = {"postings": str(Path(args.postings).resolve()),
+              "images": str(images.resolve()) if images else None,
               "rows": postings.height, "k": args.k, "embedders": specs, "blend": blend,
               "pairs": table.height, "pairs_per_posting": round(table.height / postings.height, 3),
               "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
     if has_labels(postings):
-        labels = label_codes(postings)
-        i, j = table["i"].to_numpy(), table["j"].to_numpy()
-        report["recall"] = round(candidate_recall(i, j, labels), 6)
-        reverse = _reverse(table, postings)
-        report["recall_by_embedder"] = {}
-        for e in embeddings:
-            if e.kind != "hash":  # pairs where either end lists the other
-                listed = table[f"rank_{e.name}"].is_not_null().to_numpy()
-                either = listed | listed[reverse]
-                report["recall_by_embedder"][e.name] = round(
-                    candidate_recall(i[either], j[either], labels), 6)
+        recall = recall_by_source(table, label_codes(postings))
+        report["recall"] = recall.pop("all")
+        report["recall_by_embedder"] = recall
     write_json(work.candidates_report, report)
     recall = f", recall {report['recall']:.3f}" if "recall" in report else ""
     summary(f"candidates: {table.height:,} pairs ({report['pairs_per_posting']:.1f} per posting)"
             f"{recall}, {timer.total:.1f} s → {work.candidates}")
     return report
-
-
-def _reverse(table: pl.DataFrame, postings: pl.DataFrame) -> np.ndarray:
-    from candidates import reverse_positions
-
-    return np.maximum(reverse_positions(table["i"].to_numpy(), table["j"].to_numpy(),
-                                        postings.height), 0)
 
 
 def _features_for(work: WorkDir, postings: pl.DataFrame, table: pl.DataFrame, specs: list[dict],
@@ -138,10 +125,23 @@ def _features_for(work: WorkDir, postings: pl.DataFrame, table: pl.DataFrame, sp
         return build_features(ctx, groups)
 
 
+def _training_pairs(features, postings: pl.DataFrame):
+    labels = label_codes(postings)
+    i = features.frame["i"].to_numpy().astype(np.int64)
+    j = features.frame["j"].to_numpy().astype(np.int64)
+    return labels, i, j, (labels[i] == labels[j]).astype(np.float32)
+
+
+def _ranker_factory(args):
+    from ranker import PairRanker
+
+    return lambda: PairRanker(backend=args.backend, seed=args.seed)
+
+
 def run_train_ranker(args) -> dict:
     from candidates import load_neighbours
     from postprocess import PostProcessor
-    from ranker import PairRanker, fit_final, out_of_fold_scores
+    from ranker import fit_final, group_size_weights, out_of_fold_scores, write_importance
 
     timer = Timer()
     steps = _postprocess_steps(args.postprocess)
@@ -162,18 +162,13 @@ def run_train_ranker(args) -> dict:
         write_parquet(work.features, features.frame)
         write_json(work.features_report, {"groups": features.groups, "seconds": features.seconds,
                                           "pairs": features.frame.height})
-    labels = label_codes(postings)
-    i = features.frame["i"].to_numpy().astype(np.int64)
-    j = features.frame["j"].to_numpy().astype(np.int64)
-    y = (labels[i] == labels[j]).astype(np.float32)
+    labels, i, j, y = _training_pairs(features, postings)
     X = features.matrix()
-
-    def make_ranker() -> PairRanker:
-        return PairRanker(backend=args.backend, seed=args.seed)
-
+    weight = group_size_weights(i, labels) if args.weight_by_group_size else None
+    make_ranker = _ranker_factory(args)
     with timer.step("cross_validation"):
         oof = out_of_fold_scores(X, y, i, j, labels, features.names, make_ranker, args.folds,
-                                 args.seed, negative_rate=args.negative_rate)
+                                 args.seed, negative_rate=args.negative_rate, weight=weight)
     write_parquet(work.oof_scores, pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32),
                                                  "p": oof.scores}))
     with timer.step("postprocess"):
@@ -181,15 +176,17 @@ def run_train_ranker(args) -> dict:
             i, j, oof.scores, labels)
     rounds = int(np.median(oof.best_iterations))
     with timer.step("final_model"):
-        final = fit_final(X, y, features.names, make_ranker, rounds, args.seed, args.negative_rate)
+        final = fit_final(X, y, features.names, make_ranker, rounds, args.seed,
+                          args.negative_rate, weight)
     figures = processor.report_
     final_score = {k: figures[-1][k] for k in ("f1", "precision", "recall")}
     metrics = {
         **final_score, "threshold": processor.steps_[0].threshold, "postprocess_steps": figures,
         "backend": args.backend, "folds": args.folds, "seed": args.seed,
-        "negative_rate": args.negative_rate, "best_iterations": oof.best_iterations,
-        "final_trees": rounds, "pairs": int(len(y)), "positive_pairs": int(y.sum()),
-        "features": len(features.names), "feature_groups": sorted(set(features.groups.values())),
+        "negative_rate": args.negative_rate, "weight_by_group_size": args.weight_by_group_size,
+        "best_iterations": oof.best_iterations, "final_trees": rounds, "pairs": int(len(y)),
+        "positive_pairs": int(y.sum()), "features": len(features.names),
+        "feature_groups": sorted(set(features.groups.values())),
         "candidate_recall": report.get("recall"),
         "threshold_curve": [[t, round(f, 6)] for t, f in processor.threshold_curve_],
         "seconds": {**timer.seconds, "fold_seconds": oof.seconds,
@@ -201,16 +198,44 @@ def run_train_ranker(args) -> dict:
         "feature_groups": groups or sorted(set(features.groups.values())),
         "postprocess": processor.get_params(), "oof_metrics": {k: metrics[k] for k in
                                                              ("f1", "precision", "recall")}})
-    importance = final.gain_importance()
-    write_text(work.model / "importance.csv", "feature,group,gain\n" + "".join(
-        f"{name},{features.groups[name]},{gain:.3f}\n"
-        for name, gain in sorted(importance.items(), key=lambda kv: -kv[1])))
+    write_importance(final.gain_importance(), features.groups, work.model)
     write_json(work.metrics, metrics)
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
             f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}; threshold only "
             f"{figures[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
             f"{timer.total:.1f} s → {work.metrics}")
     return metrics
+
+
+def run_ablate(args) -> list[dict]:
+    from features import FeatureTable
+    from postprocess import ThresholdMatcher
+    from ranker import ablate_groups, ablation_chart, ablation_markdown
+
+    timer = Timer()
+    work = WorkDir(args.work)
+    postings = pl.read_parquet(work.require(work.postings, "candidates"))
+    frame = pl.read_parquet(work.require(work.features, "train-ranker"))
+    groups = read_json(work.require(work.features_report, "train-ranker"))["groups"]
+    features = FeatureTable(frame, groups)
+    labels, i, j, y = _training_pairs(features, postings)
+
+    def evaluate(scores: np.ndarray) -> dict:
+        return ThresholdMatcher(symmetrise=args.symmetrise).fit(i, j, scores, labels).score_
+
+    with timer.step("ablation"):
+        rows = ablate_groups(features.matrix(), y, i, j, labels, features.names, groups,
+                             _ranker_factory(args), evaluate, args.folds, args.seed,
+                             args.negative_rate)
+    write_json(work.root / "ablation.json", {"rows": rows, "backend": args.backend,
+                                             "folds": args.folds, "seed": args.seed,
+                                             "negative_rate": args.negative_rate,
+                                             "seconds": timer.total})
+    write_text(work.root / "ablation.md", ablation_markdown(rows))
+    ablation_chart(rows, work.root / "ablation.png")
+    summary(f"ablate: {len(rows)} runs, all-groups F1 {rows[0]['f1']:.4f}, "
+            f"{timer.total:.1f} s → {work.root / 'ablation.md'}")
+    return rows
 
 
 def run_submit(args) -> pl.DataFrame:
@@ -340,7 +365,8 @@ def run_demo(args) -> dict:
     run_candidates(argparse.Namespace(postings=str(train_path), work=str(root / "work"), **common))
     run_train_ranker(argparse.Namespace(work=str(root / "work"), backend="lightgbm", folds=5,
                                         seed=42, negative_rate=1.0, symmetrise="mean",
-                                        groups=None, postprocess=DEFAULT_POSTPROCESS))
+                                        groups=None, weight_by_group_size=False,
+                                        postprocess=DEFAULT_POSTPROCESS))
     submission_path = root / "submission.csv"
     run_submit(argparse.Namespace(postings=str(test_path), images=None, model=str(root / "work"),
                                   out=str(submission_path), work=None))
@@ -382,11 +408,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of non-matching pairs kept for training (weighted back)")
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
     p.add_argument("--groups", help="comma-separated feature groups (default: all)")
+    p.add_argument("--weight-by-group-size", action="store_true",
+                   help="weight pairs by 1/|true group| so every posting counts about equally")
     p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
                    help="post-processing steps to tune on the out-of-fold scores and apply, "
                         f"always in the order {DEFAULT_POSTPROCESS} (default: all; 'threshold' "
                         "alone is the plain cut)")
     p.set_defaults(run=run_train_ranker)
+
+    p = sub.add_parser("ablate", help="out-of-fold F1 without each feature group and with each alone")
+    p.add_argument("--work", required=True, help="work directory after `train-ranker`")
+    p.add_argument("--backend", choices=["lightgbm", "xgboost"], default="lightgbm")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--negative-rate", type=float, default=0.25)
+    p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
+    p.set_defaults(run=run_ablate)
 
     p = sub.add_parser("submit", help="match a new catalog with a trained model")
     p.add_argument("--postings", required=True)
@@ -412,9 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name, smallest in (("k", 1), ("folds", 2), ("products", 20)):
+    for name, smallest in (("k", 1), ("folds", 2), ("products", 20), ("blend_iterations", 1)):
         if getattr(args, name, smallest) < smallest:
-            stderr.print(f"[red]error:[/red] --{name} must be at least {smallest}")
+            stderr.print(f"[red]error:[/red] --{name.replace('_', '-')} must be at least {smallest}")
             return 2
     if not 0 < getattr(args, "negative_rate", 1.0) <= 1:
         stderr.print("[red]error:[/red] --negative-rate must be in (0, 1]")

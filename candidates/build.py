@@ -92,3 +92,20 @@ def candidate_recall(i: np.ndarray, j: np.ndarray, labels: np.ndarray) -> float:
     sizes = np.bincount(labels)[labels]
     total = int((sizes - 1).sum())
     return float((labels[i] == labels[j]).sum() / total) if total else 1.0
+
+
+def recall_by_source(table: pl.DataFrame, labels: np.ndarray) -> dict[str, float]:
+    """Candidate recall of the whole table (``all``) and of each vector embedder's lists (pairs
+    where either end lists the other)."""
+    from .pairs import reverse_positions
+
+    i = table["i"].to_numpy().astype(np.int64)
+    j = table["j"].to_numpy().astype(np.int64)
+    out = {"all": round(candidate_recall(i, j, labels), 6)}
+    reverse = np.maximum(reverse_positions(i, j, len(labels)), 0)
+    for column in table.columns:
+        if column.startswith("rank_"):
+            listed = table[column].is_not_null().to_numpy()
+            either = listed | listed[reverse]
+            out[column[len("rank_"):]] = round(candidate_recall(i[either], j[either], labels), 6)
+    return out

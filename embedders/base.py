@@ -29,6 +29,7 @@ class Embedding:
     vectors: Any
     missing: np.ndarray
     manifest: dict = field(default_factory=dict)
+    modality: str = "text"  # "text" or "image": which view of the posting the vectors describe
 
     def __len__(self) -> int:
         return self.vectors.shape[0]
@@ -40,6 +41,7 @@ class Embedder:
 
     name: ClassVar[str]
     kind: ClassVar[str]
+    modality: ClassVar[str] = "text"
     input_columns: ClassVar[tuple[str, ...]] = ("posting_id", "title")
 
     def get_config(self) -> dict[str, Any]:

@@ -34,8 +34,9 @@ def embed_catalog(embedder: Embedder, postings: pl.DataFrame, cache_dir: Path | 
             return cached
     start = time.perf_counter()
     embedding = embedder.embed(postings, images_dir)
+    embedding.modality = embedder.modality
     embedding.manifest = {
-        "embedder": embedder.name, "kind": embedding.kind, "config": embedder.get_config(),
+        "embedder": embedder.name, "kind": embedding.kind, "modality": embedder.modality, "config": embedder.get_config(),
         "model_fingerprint": embedder.model_fingerprint(), "postings_fingerprint":
         fingerprint(postings, columns), "key": key, "rows": len(embedding),
         "dims": int(embedding.vectors.shape[1]) if embedding.vectors.ndim == 2 else 1,
@@ -63,7 +64,7 @@ def _load(folder: Path, key: str) -> Embedding | None:
     if not manifest_path.exists():
         return None
     manifest = read_json(manifest_path)
-    if manifest.get("key") != key:
+    if manifest.get("key") != key or "modality" not in manifest:
         return None
     try:
         if manifest["kind"] == "sparse":
@@ -75,4 +76,5 @@ def _load(folder: Path, key: str) -> Embedding | None:
         return None
     if vectors.shape[0] != manifest["rows"] or len(missing) != manifest["rows"]:
         return None
-    return Embedding(manifest["embedder"], manifest["kind"], vectors, missing, manifest)
+    return Embedding(manifest["embedder"], manifest["kind"], vectors, missing, manifest,
+                     manifest["modality"])

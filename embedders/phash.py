@@ -17,6 +17,7 @@ class PhashEmbedder(Embedder):
 
     name = "phash"
     kind = "hash"
+    modality = "image"
     input_columns = ("posting_id", "image", "image_phash")
 
     def __init__(self, hash_size: int = 8):
@@ -27,10 +28,12 @@ class PhashEmbedder(Embedder):
         if "image_phash" in postings.columns:
             hexes = postings["image_phash"]
             missing = hexes.is_null().to_numpy()
-            return Embedding(self.name, self.kind, hex_to_uint64(hexes.fill_null("0" * 16)), missing)
+            return Embedding(self.name, self.kind, hex_to_uint64(hexes.fill_null("0" * 16)), missing,
+                             modality=self.modality)
         if "image" in postings.columns and images_dir is not None:
             return self._hash_images(postings["image"].to_list(), Path(images_dir))
-        return Embedding(self.name, self.kind, np.zeros(n, np.uint64), np.ones(n, dtype=bool))
+        return Embedding(self.name, self.kind, np.zeros(n, np.uint64), np.ones(n, dtype=bool),
+                         modality=self.modality)
 
     def _hash_images(self, names: list[str | None], images_dir: Path) -> Embedding:
         import imagehash
@@ -54,7 +57,7 @@ class PhashEmbedder(Embedder):
         if unreadable:
             warn(f"{unreadable} images missing or unreadable under {images_dir}; "
                  "their phash features are null")
-        return Embedding(self.name, self.kind, values, missing)
+        return Embedding(self.name, self.kind, values, missing, modality=self.modality)
 
 
 def hex_to_uint64(hexes: pl.Series) -> np.ndarray:

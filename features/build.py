@@ -11,16 +11,22 @@ import polars as pl
 from common.console import track
 
 from .context import PairContext
+from .fused import fused_features
+from .fuzzy import fuzzy_features
 from .graph import graph_features
 from .neighbourhood import neighbourhood_features
 from .phash import phash_features
 from .similarity import similarity_features
+from .units import unit_features
 
 FeatureGroup = Callable[[PairContext], dict[str, np.ndarray]]
 
 FEATURE_GROUPS: dict[str, FeatureGroup] = {
     "similarity": similarity_features,
+    "fused": fused_features,
     "phash": phash_features,
+    "units": unit_features,
+    "fuzzy": fuzzy_features,
     "neighbourhood": neighbourhood_features,
     "graph": graph_features,
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -48,6 +49,21 @@ class PairContext:
     def column(self, name: str) -> np.ndarray:
         """A candidates column as float32, null → NaN."""
         return self.candidates[name].cast(pl.Float32).fill_null(np.nan).to_numpy()
+
+    @cached_property
+    def once(self) -> np.ndarray:
+        """One direction of each pair: i < j, or a pair whose reverse is absent."""
+        return (self.i < self.j) | (self.reverse < 0)
+
+    def symmetric(self, compute: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """Values of a symmetric pair function, computed once per unordered pair and copied to
+        the reverse pair: half the work for fuzzy scores, overlaps and common neighbours."""
+        once = self.once
+        full = np.empty(len(once), dtype=np.float32)
+        full[once] = compute(self.i[once], self.j[once])
+        rest = ~once
+        full[rest] = full[self.reverse[rest]]
+        return full
 
     def reversed(self, values: np.ndarray) -> np.ndarray:
         """``values`` of pair (j, i) for every pair (i, j); NaN where the reverse is absent."""

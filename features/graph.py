@@ -13,7 +13,7 @@ def graph_features(ctx: PairContext) -> dict[str, np.ndarray]:
     n = ctx.n
     degree = np.bincount(ctx.i, minlength=n).astype(np.float32)
     adjacency = sp.csr_matrix((np.ones(len(ctx.i), np.float32), (ctx.i, ctx.j)), shape=(n, n))
-    common = pair_similarity(adjacency, ctx.i, ctx.j)
+    common = ctx.symmetric(lambda a, b: pair_similarity(adjacency, a, b))
     union = degree[ctx.i] + degree[ctx.j] - common
     return {"graph_degree_i": degree[ctx.i], "graph_degree_j": degree[ctx.j],
             "graph_common": common,

@@ -36,7 +36,8 @@ def neighbourhood_features(ctx: PairContext) -> dict[str, np.ndarray]:
                     out[f"nb_{name}_std{k}_{end}"] = std[rows]
                 out[f"nb_{name}_gap{k}_{end}"] = pair_sim - kth[rows]
             if k > 1:
-                out[f"nb_{name}_jaccard{k}"] = _list_jaccard(lists.index[:, :k], ctx.i, ctx.j)
+                out[f"nb_{name}_jaccard{k}"] = ctx.symmetric(
+                    lambda a, b, top=lists.index[:, :k]: _list_jaccard(top, a, b))
     return out
 
 

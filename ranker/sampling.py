@@ -15,3 +15,14 @@ def sample_negatives(y: np.ndarray, rate: float, seed: int) -> tuple[np.ndarray,
     keep = (y > 0) | (np.random.default_rng(seed).random(len(y)) < rate)
     weight = np.where(y[keep] > 0, 1.0, 1.0 / rate).astype(np.float32)
     return keep, weight
+
+
+def group_size_weights(i: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-pair weight 1 / |true group of the query|, scaled to mean 1.
+
+    The metric averages over postings, but a group of g postings brings g·(g−1) positive pairs;
+    these weights give every posting's pairs about the same total say.
+    """
+    sizes = np.bincount(labels)[labels].astype(np.float64)
+    weight = 1.0 / sizes[i]
+    return (weight / weight.mean()).astype(np.float32)

@@ -104,3 +104,34 @@ def test_one_posting_catalog(trained, tmp_path):
                    str(trained / "w"), "--out", str(tmp_path / "s.csv"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "s.csv").read_text() == "posting_id,matches\nonly,only\n"
+
+
+def test_ablate_covers_every_group(trained):
+    done = run_cli("ablate", "--work", str(trained / "w"), "--folds", "3",
+                   "--negative-rate", "0.5")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((trained / "w" / "ablation.json").read_text())["rows"]
+    groups = {f["group"] for f in
+              json.loads((trained / "w" / "model" / "schema.json").read_text())["features"]}
+    assert {r["group"] for r in rows if r["variant"] == "without"} == groups
+    assert {r["group"] for r in rows if r["variant"] == "only"} == groups
+    assert rows[0]["variant"] == "all" and rows[0]["delta_f1"] == 0
+    assert (trained / "w" / "ablation.md").read_text().count("\n") == len(rows) + 2
+    assert (trained / "w" / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (trained / "w" / "model" / "importance.png").exists()
+
+
+def test_xgboost_backend_trains_and_submits(trained, tmp_path):
+    import shutil
+
+    work = tmp_path / "w"
+    shutil.copytree(trained / "w", work)
+    done = run_cli("train-ranker", "--work", str(work), "--folds", "3", "--backend", "xgboost")
+    assert done.returncode == 0, done.stderr
+    assert (work / "model" / "ranker.xgb.json").exists()
+    metrics = json.loads((work / "metrics.json").read_text())
+    lightgbm = json.loads((trained / "w" / "metrics.json").read_text())
+    assert abs(metrics["f1"] - lightgbm["f1"]) < 0.03
+    done = run_cli("submit", "--postings", str(trained / "train.csv"), "--model", str(work),
+                   "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,45 @@
+"""Group 'fuzzy': edit-distance and token-overlap similarity of the two titles.
+
+All scores are symmetric, so each unordered pair is scored once (rapidfuzz's ``cpdist`` over
+aligned title arrays, on every core) and copied to its reverse pair.
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from rapidfuzz import fuzz, process
+from sklearn.feature_extraction.text import CountVectorizer
+
+from candidates import pair_similarity
+from common.text import clean_titles
+
+from .context import PairContext
+
+SCORERS = {"ratio": fuzz.ratio, "partial_ratio": fuzz.partial_ratio,
+           "token_set_ratio": fuzz.token_set_ratio}
+
+
+def fuzzy_features(ctx: PairContext) -> dict[str, np.ndarray]:
+    titles = np.array(clean_titles(ctx.postings["title"]), dtype=object)
+    i, j = ctx.i, ctx.j
+    out: dict[str, np.ndarray] = {}
+    for name, scorer in SCORERS.items():
+        out[f"fuzzy_{name}"] = ctx.symmetric(
+            lambda a, b, scorer=scorer: process.cpdist(
+                titles[a], titles[b], scorer=scorer, dtype=np.float32, workers=-1) / 100)
+    words = CountVectorizer(binary=True, token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+    try:
+        matrix = words.fit_transform(titles)
+        common = ctx.symmetric(lambda a, b: pair_similarity(matrix, a, b))
+        sizes = np.diff(matrix.indptr).astype(np.float32)
+        union = sizes[i] + sizes[j] - common
+        out["fuzzy_token_jaccard"] = np.where(union > 0, common / np.maximum(union, 1), np.nan) \
+            .astype(np.float32)
+    except ValueError:  # no word in any title
+        out["fuzzy_token_jaccard"] = np.full(len(i), np.nan, np.float32)
+    lengths = pl.Series(titles.tolist(), dtype=pl.String).str.len_chars().to_numpy().astype(np.float32)
+    out["title_length_diff"] = np.abs(lengths[i] - lengths[j])
+    out["title_length_ratio"] = (np.minimum(lengths[i], lengths[j])
+                                 / np.maximum(np.maximum(lengths[i], lengths[j]), 1))
+    return out
+
