@@ -123,7 +123,7 @@ def _components(state: MatchState, threshold: float) -> np.ndarray:
 
 
 def _average_linkage(state: MatchState, threshold: float, max_size: int) -> np.ndarray:
-    usable = (state.i < state.j) & (state.score > max(LINKAGE_FLOOR, 0.0))
+    usable = (state.i < state.j) & (state.score > LINKAGE_FLOOR)
     a, b = state.i[usable], state.j[usable]
     weight = state.score[usable].astype(np.float64)
     group = np.arange(state.n, dtype=np.int64)
