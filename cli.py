@@ -30,6 +30,7 @@ from common.postings import has_labels, label_codes, load_postings
 from common.workdir import WorkDir
 
 DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
+DEFAULT_POSTPROCESS = "threshold,score_blend,chisel,min2,prune,merge"
 VERSION = "0.1.0"
 
 
@@ -67,6 +68,24 @@ def _embedder_specs(names: str) -> list[dict]:
     return specs
 
 
+def _search(embeddings: list, k: int, blend: dict | None, timer: Timer):
+    """Candidate search, after neighbour blending of the vectors when ``blend`` asks for it."""
+    from candidates import blend_neighbours, build_candidates
+
+    if blend:
+        with timer.step("blend"):
+            embeddings = [blend_neighbours(e, **blend) for e in embeddings]
+    with timer.step("search"):
+        return build_candidates(embeddings, k)
+
+
+def _blend_spec(args) -> dict | None:
+    if args.blend_depth <= 0:
+        return None
+    return {"depth": args.blend_depth, "iterations": args.blend_iterations,
+            "power": args.blend_power}
+
+
 def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
                   neighbours: dict):
     from features import PairContext
@@ -75,7 +94,7 @@ def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
 
 
 def run_candidates(args) -> dict:
-    from candidates import build_candidates, recall_by_source, save_neighbours
+    from candidates import recall_by_source, save_neighbours
 
     timer = Timer()
     work = WorkDir(args.work)
@@ -86,15 +105,15 @@ def run_candidates(args) -> dict:
         work.remove_stale_temporaries()
         write_parquet(work.postings, postings)
     embeddings = _embed(postings, specs, work.embeddings, images, timer)
-    with timer.step("search"):
-        found = build_candidates(embeddings, args.k)
+    blend = _blend_spec(args)
+    found = _search(embeddings, args.k, blend, timer)
     with timer.step("write"):
         write_parquet(work.candidates, found.table)
         save_neighbours(work.neighbours, found.neighbours)
     table = found.table
     report = {"postings": str(Path(args.postings).resolve()),
               "images": str(images.resolve()) if images else None,
-              "rows": postings.height, "k": args.k, "embedders": specs,
+              "rows": postings.height, "k": args.k, "embedders": specs, "blend": blend,
               "pairs": table.height, "pairs_per_posting": round(table.height / postings.height, 3),
               "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
     if has_labels(postings):
@@ -133,10 +152,11 @@ def _ranker_factory(args):
 
 def run_train_ranker(args) -> dict:
     from candidates import load_neighbours
-    from postprocess import ThresholdMatcher
+    from postprocess import PostProcessor
     from ranker import fit_final, group_size_weights, out_of_fold_scores, write_importance
 
     timer = Timer()
+    steps = _postprocess_steps(args.postprocess)
     work = WorkDir(args.work)
     report = read_json(work.require(work.candidates_report, "candidates"))
     work.remove_stale_temporaries()
@@ -165,34 +185,38 @@ def run_train_ranker(args) -> dict:
     write_parquet(work.oof_scores, pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32),
                                                  "p": oof.scores}))
     with timer.step("postprocess"):
-        matcher = ThresholdMatcher(symmetrise=args.symmetrise).fit(i, j, oof.scores, labels)
+        processor = PostProcessor(steps=steps, symmetrise=args.symmetrise).fit(
+            i, j, oof.scores, labels)
     rounds = int(np.median(oof.best_iterations))
     with timer.step("final_model"):
         final = fit_final(X, y, features.names, make_ranker, rounds, args.seed,
                           args.negative_rate, weight)
-    steps = [{"step": "threshold", **{k: round(v, 6) for k, v in matcher.score_.items()}}]
+    figures = processor.report_
+    final_score = {k: figures[-1][k] for k in ("f1", "precision", "recall")}
     metrics = {
-        **steps[-1], "threshold": matcher.threshold_, "postprocess_steps": steps,
+        **final_score, "threshold": processor.steps_[0].threshold, "postprocess_steps": figures,
         "backend": args.backend, "folds": args.folds, "seed": args.seed,
         "negative_rate": args.negative_rate, "weight_by_group_size": args.weight_by_group_size,
         "best_iterations": oof.best_iterations, "final_trees": rounds, "pairs": int(len(y)),
         "positive_pairs": int(y.sum()), "features": len(features.names),
         "feature_groups": sorted(set(features.groups.values())),
         "candidate_recall": report.get("recall"),
-        "threshold_curve": [[t, round(f, 6)] for t, f, *_ in matcher.curve_],
+        "threshold_curve": [[t, round(f, 6)] for t, f in processor.threshold_curve_],
         "seconds": {**timer.seconds, "fold_seconds": oof.seconds,
                     "feature_groups": features.seconds, "total": timer.total},
     }
     final.save(work.model, features.groups, {
         "toolkit_version": VERSION, "embedders": specs, "k": report["k"],
+        "blend": report.get("blend"),
         "feature_groups": groups or sorted(set(features.groups.values())),
-        "postprocess": matcher.get_params(), "oof_metrics": {k: metrics[k] for k in
+        "postprocess": processor.get_params(), "oof_metrics": {k: metrics[k] for k in
                                                              ("f1", "precision", "recall")}})
     write_importance(final.gain_importance(), features.groups, work.model)
     write_json(work.metrics, metrics)
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
-            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}, threshold "
-            f"{matcher.threshold_:.2f}) on {len(y):,} pairs, {timer.total:.1f} s → {work.metrics}")
+            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}; threshold only "
+            f"{figures[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
+            f"{timer.total:.1f} s → {work.metrics}")
     return metrics
 
 
@@ -229,8 +253,7 @@ def run_ablate(args) -> list[dict]:
 
 
 def run_submit(args) -> pl.DataFrame:
-    from candidates import build_candidates
-    from postprocess import ThresholdMatcher, to_submission
+    from postprocess import PostProcessor, to_submission
     from ranker import PairRanker
 
     timer = Timer()
@@ -239,6 +262,7 @@ def run_submit(args) -> pl.DataFrame:
         model_dir = model_dir / "model"  # a work directory was given
     ranker, schema = PairRanker.load(model_dir)
     _check_pipeline_settings(schema, model_dir)
+    processor = _saved_postprocessor(schema, model_dir)
     with timer.step("load"):
         postings = load_postings(args.postings)
         images = _images_dir(args.images)
@@ -250,8 +274,7 @@ def run_submit(args) -> pl.DataFrame:
         work = WorkDir(scratch)
     try:
         embeddings = _embed(postings, schema["embedders"], work.embeddings, images, timer)
-        with timer.step("search"):
-            found = build_candidates(embeddings, schema["k"])
+        found = _search(embeddings, schema["k"], schema.get("blend"), timer)
         from features import build_features
 
         ctx = _pair_context(postings, found.table, embeddings, found.neighbours)
@@ -262,13 +285,10 @@ def run_submit(args) -> pl.DataFrame:
             p = ranker.predict(features.matrix(ranker.feature_names_)) if features.frame.height \
                 else np.empty(0, np.float32)
         with timer.step("postprocess"):
-            matcher = ThresholdMatcher(symmetrise=schema["postprocess"]["symmetrise"],
-                                       max_matches=schema["postprocess"]["max_matches"])
-            matcher.threshold_ = schema["postprocess"]["threshold"]
             i = features.frame["i"].to_numpy().astype(np.int64)
             j = features.frame["j"].to_numpy().astype(np.int64)
-            keep = matcher.predict(i, j, p, postings.height)
-            submission = to_submission(postings["posting_id"], i[keep], j[keep], p[keep])
+            kept_i, kept_j, kept_score = processor.predict(i, j, p, postings.height)
+            submission = to_submission(postings["posting_id"], kept_i, kept_j, kept_score)
         with timer.step("write"):
             out = Path(args.out)
             from common.atomic import atomic_path
@@ -279,26 +299,27 @@ def run_submit(args) -> pl.DataFrame:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     sizes = submission["matches"].str.count_matches(" ") + 1
+    if args.work:
+        write_json(work.root / "submit.json", {
+            "postings": postings.height, "pairs": found.table.height,
+            "matches_per_posting": round(float(sizes.mean()), 3), "out": str(args.out),
+            "seconds": {**timer.seconds, "total": timer.total}})
     summary(f"submit: {postings.height:,} postings, {found.table.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {timer.total:.1f} s → {args.out}")
     return submission
 
 
 def _check_pipeline_settings(schema: dict, model_dir: Path) -> None:
-    """The settings `submit` replays from schema.json are present, well typed and buildable."""
+    """The settings `submit` replays from schema.json (but the post-processing parameters, which
+    `_saved_postprocessor` reads) are present, well typed and buildable."""
     from embedders import create_embedder
 
     where = str(model_dir / "schema.json")
-    post = schema.get("postprocess")
     problems = []
     if not (isinstance(schema.get("k"), int) and schema["k"] >= 1):
         problems.append("'k' is not a positive integer")
     if not isinstance(schema.get("feature_groups"), list):
         problems.append("'feature_groups' is not a list")
-    if not (isinstance(post, dict) and isinstance(post.get("threshold"), (int, float))
-            and post.get("symmetrise") in ("mean", "max", "none")
-            and isinstance(post.get("max_matches"), int) and post["max_matches"] >= 1):
-        problems.append("'postprocess' lacks a numeric threshold, symmetrise or max_matches")
     specs = schema.get("embedders")
     if not (isinstance(specs, list) and specs and all(
             isinstance(e, dict) and isinstance(e.get("name"), str)
@@ -314,6 +335,30 @@ def _check_pipeline_settings(schema: dict, model_dir: Path) -> None:
         except (TypeError, ValueError) as exc:
             raise InputError(f"embedder {spec['name']!r} cannot be built from its config ({exc})",
                              file=where) from None
+
+
+def _postprocess_steps(names: str) -> list[str]:
+    from postprocess import POSTPROCESS_STEPS
+
+    steps = [n.strip() for n in names.split(",") if n.strip()]
+    if "threshold" not in steps:
+        steps.insert(0, "threshold")
+    unknown = [n for n in steps if n not in POSTPROCESS_STEPS]
+    if unknown:
+        raise InputError(f"--postprocess names unknown steps {unknown} "
+                         f"(known: {', '.join(POSTPROCESS_STEPS)})")
+    # The steps always run in their fixed order, whatever order they are named in.
+    return [n for n in POSTPROCESS_STEPS if n in steps]
+
+
+def _saved_postprocessor(schema: dict, model_dir: Path):
+    from postprocess import PostProcessor
+
+    try:
+        return PostProcessor.from_params(schema["postprocess"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"unreadable 'postprocess' parameters ({exc!r}); retrain",
+                         file=str(model_dir / "schema.json")) from None
 
 
 def _check_schema(built: list[str], expected: list[str], model_dir: Path) -> None:
@@ -370,11 +415,13 @@ def run_demo(args) -> dict:
     generate_catalog(n_products=max(args.products // 3, 20), seed=1, id_prefix="test") \
         .write_csv(test_path)
     stderr.print(f"generated catalogs (not real data): {train_path}, {test_path}")
-    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k)
+    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k, blend_depth=0,
+                  blend_iterations=1, blend_power=1.0)
     run_candidates(argparse.Namespace(postings=str(train_path), work=str(root / "work"), **common))
     run_train_ranker(argparse.Namespace(work=str(root / "work"), backend="lightgbm", folds=5,
                                         seed=42, negative_rate=1.0, symmetrise="mean",
-                                        groups=None, weight_by_group_size=False))
+                                        groups=None, weight_by_group_size=False,
+                                        postprocess=DEFAULT_POSTPROCESS))
     submission_path = root / "submission.csv"
     run_submit(argparse.Namespace(postings=str(test_path), images=None, model=str(root / "work"),
                                   out=str(submission_path), work=None))
@@ -398,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedders", default=DEFAULT_EMBEDDERS,
                    help=f"comma-separated embedder names (default {DEFAULT_EMBEDDERS})")
     p.add_argument("--k", type=int, default=50, help="neighbours per posting per embedder")
+    p.add_argument("--blend-depth", type=int, default=0,
+                   help="neighbour blending before the search: mix each vector with its DEPTH "
+                        "nearest neighbours' (0, the default: off)")
+    p.add_argument("--blend-iterations", type=int, default=1,
+                   help="repeat the blending on the blended vectors (INB)")
+    p.add_argument("--blend-power", type=float, default=1.0,
+                   help="neighbour weight = similarity ** POWER (own vector: 1)")
     p.set_defaults(run=run_candidates)
 
     p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
@@ -411,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", help="comma-separated feature groups (default: all)")
     p.add_argument("--weight-by-group-size", action="store_true",
                    help="weight pairs by 1/|true group| so every posting counts about equally")
+    p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
+                   help="post-processing steps to tune on the out-of-fold scores and apply, "
+                        f"always in the order {DEFAULT_POSTPROCESS} (default: all; 'threshold' "
+                        "alone is the plain cut)")
     p.set_defaults(run=run_train_ranker)
 
     p = sub.add_parser("ablate", help="out-of-fold F1 without each feature group and with each alone")
@@ -428,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images")
     p.add_argument("--model", required=True, help="model folder (or the work dir holding it)")
     p.add_argument("--out", required=True, help="submission CSV to write")
-    p.add_argument("--work", help="keep embeddings and candidates here (cache across runs)")
+    p.add_argument("--work", help="keep embeddings here (cache across runs) and write submit.json "
+                   "(seconds per stage)")
     p.set_defaults(run=run_submit)
 
     p = sub.add_parser("evaluate", help="score a submission against labelled postings")
@@ -469,9 +528,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for name, smallest in (("k", 1), ("folds", 2), ("products", 20), ("cards", 0)):
+    for name, smallest in (("k", 1), ("folds", 2), ("products", 20), ("cards", 0),
+                           ("blend_iterations", 1)):
         if getattr(args, name, smallest) < smallest:
-            stderr.print(f"[red]error:[/red] --{name} must be at least {smallest}")
+            stderr.print(f"[red]error:[/red] --{name.replace('_', '-')} must be at least {smallest}")
             return 2
     if not 0 < getattr(args, "negative_rate", 1.0) <= 1:
         stderr.print("[red]error:[/red] --negative-rate must be in (0, 1]")
