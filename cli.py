@@ -2,6 +2,7 @@
 
     candidates    postings → embeddings → candidate pairs             (work dir)
     train-ranker  candidates → features → P1 cross-validation → model  (work dir)
+    train-embedder  labelled postings → ArcFace-trained text or image model (P2 out-of-fold)
     ablate        P1 F1 without each feature group and with each alone   (work dir)
     submit        new postings + model → submission CSV
     evaluate      submission + labelled postings → F1, precision, recall
@@ -58,11 +59,25 @@ def _images_dir(images: str | None) -> Path | None:
 
 
 def _embedder_specs(names: str) -> list[dict]:
+    """``a,b:key=value:key2=value2,…`` → [{name, config}]; values are JSON where they parse."""
     from embedders import create_embedder
 
     specs = []
-    for name in [n.strip() for n in names.split(",") if n.strip()]:
-        specs.append({"name": name, "config": create_embedder(name).get_config()})
+    for item in [n.strip() for n in names.split(",") if n.strip()]:
+        name, *settings = item.split(":")
+        overrides = {}
+        for setting in settings:
+            key, sep, value = setting.partition("=")
+            if not sep:
+                raise InputError(f"embedder setting {setting!r} is not key=value")
+            try:
+                overrides[key] = json.loads(value)
+            except json.JSONDecodeError:
+                overrides[key] = value
+        try:
+            specs.append({"name": name, "config": create_embedder(name, **overrides).get_config()})
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"embedder {name!r}: {exc}") from None
     if not specs:
         raise InputError("--embedders names no embedder")
     return specs
@@ -218,6 +233,66 @@ def run_train_ranker(args) -> dict:
             f"{figures[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
             f"{timer.total:.1f} s → {work.metrics}")
     return metrics
+
+
+def run_train_embedder(args) -> dict:
+    from common.postings import fingerprint
+    from embedders.arcface import ArcFaceSettings, ImageEncoder, TextEncoder
+    from embedders.arcface.folds import train_folds
+
+    postings = load_postings(args.postings)
+    if not has_labels(postings):
+        raise InputError("ArcFace training needs a label_group column", file=args.postings,
+                         column="label_group")
+    settings = ArcFaceSettings(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
+        scale=args.scale, margin=args.margin, easy_margin=args.easy_margin, sam=args.sam,
+        device=args.device, amp=not args.no_amp, amp_dtype=args.amp_dtype, seed=args.seed)
+    if args.modality == "text":
+        from common.text import clean_titles
+
+        items = clean_titles(postings["title"])
+        keep = np.array([t != "" for t in items])
+
+        def make_encoder():
+            return TextEncoder(args.model_path, args.max_seq_length, args.freeze_layers)
+    else:
+        if not args.images or "image" not in postings.columns:
+            raise InputError("image training needs --images and an image column",
+                             file=args.postings, column="image")
+        from embedders.image import ImagePreprocessor, create_backbone, read_images
+
+        preprocess = ImagePreprocessor.for_backbone(create_backbone(args.backbone,
+                                                                    args.checkpoint),
+                                                    args.image_size)
+        items, missing = read_images(postings["image"].to_list(), Path(args.images), preprocess)
+        keep = ~missing
+        if missing.any():
+            from common.console import warn
+
+            warn(f"{int(missing.sum())} images missing or unreadable; trained without them")
+
+        def make_encoder():
+            return ImageEncoder(args.backbone, args.checkpoint, args.pooling,
+                                image_size=args.image_size)
+    if not keep.all():
+        if args.oof:
+            raise InputError(f"{int((~keep).sum())} postings have no {args.modality}; "
+                             "out-of-fold training needs every posting", file=args.postings)
+        items = items[keep] if isinstance(items, np.ndarray) else \
+            [t for t, k in zip(items, keep) if k]
+    labels = label_codes(postings)[keep]
+    try:
+        report = train_folds(make_encoder, items, labels, settings, Path(args.out), args.folds,
+                             args.oof, fingerprint(postings), args.seed, args.max_steps)
+    except ValueError as exc:
+        raise InputError(str(exc), file=args.postings) from None
+    summary(f"train-embedder: {args.modality} model on {len(labels):,} postings "
+            f"({report['samples_per_second']:.1f} samples/s on {report['device']}, "
+            f"amp {report['amp']}), loss {report['final_loss_first']:.3f} → "
+            f"{report['final_loss_last']:.3f} → {report['final']}"
+            + (f"; out-of-fold vectors in {Path(args.out) / 'oof'}" if args.oof else ""))
+    return report
 
 
 def run_ablate(args) -> list[dict]:
@@ -470,6 +545,38 @@ def build_parser() -> argparse.ArgumentParser:
                         f"always in the order {DEFAULT_POSTPROCESS} (default: all; 'threshold' "
                         "alone is the plain cut)")
     p.set_defaults(run=run_train_ranker)
+
+    p = sub.add_parser("train-embedder", help="ArcFace-train a text or image embedder")
+    p.add_argument("--modality", choices=["text", "image"], required=True)
+    p.add_argument("--postings", required=True, help="labelled postings CSV or parquet")
+    p.add_argument("--images", help="image folder (image modality)")
+    p.add_argument("--out", required=True, help="folder for checkpoints and out-of-fold vectors")
+    p.add_argument("--oof", action="store_true",
+                   help="protocol P2: train per fold, write out-of-fold vectors to OUT/oof")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--max-steps", type=int, help="stop each training after this many steps")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (AdamW)")
+    p.add_argument("--head-lr", type=float, default=3e-3)
+    p.add_argument("--scale", type=float, default=30.0, help="ArcFace scale s")
+    p.add_argument("--margin", type=float, default=0.5, help="ArcFace margin m (radians)")
+    p.add_argument("--easy-margin", action="store_true")
+    p.add_argument("--sam", action="store_true", help="sharpness-aware minimisation")
+    p.add_argument("--device", default="auto", help="auto (CUDA where present), cpu, cuda")
+    p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
+    p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default="float16")
+    p.add_argument("--model-path", help="text: a local sentence-transformers folder "
+                                        "(default: the offline MiniLM)")
+    p.add_argument("--max-seq-length", type=int, default=32)
+    p.add_argument("--freeze-layers", type=int, default=4,
+                   help="text: lowest transformer layers kept frozen (cached once)")
+    p.add_argument("--backbone", default="tf_efficientnet_lite0", help="image: timm name")
+    p.add_argument("--checkpoint", help="image: starting weights (safetensors or .pth)")
+    p.add_argument("--pooling", choices=["avg", "gem"], default="gem")
+    p.add_argument("--image-size", type=int, help="image: input size (default: backbone's)")
+    p.set_defaults(run=run_train_embedder)
 
     p = sub.add_parser("ablate", help="out-of-fold F1 without each feature group and with each alone")
     p.add_argument("--work", required=True, help="work directory after `train-ranker`")
