@@ -6,6 +6,7 @@
     ablate        P1 F1 without each feature group and with each alone   (work dir)
     submit        new postings + model → submission CSV
     evaluate      submission + labelled postings → F1, precision, recall
+    report        a trained work dir → one self-contained HTML page (plots, match galleries)
     demo          all of the above on a generated catalog
 
 Every command exits with status 2 and one clear line on bad input.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +31,7 @@ from common.postings import has_labels, label_codes, load_postings
 from common.workdir import WorkDir
 
 DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
+DEFAULT_POSTPROCESS = "threshold,score_blend,chisel,min2,prune,merge"
 VERSION = "0.1.0"
 
 
@@ -44,6 +47,15 @@ def _embed(postings: pl.DataFrame, specs: list[dict], cache: Path, images: Path 
         with timer.step(f"embed_{spec['name']}"):
             embeddings.append(embed_catalog(embedder, postings, cache, images))
     return embeddings
+
+
+def _images_dir(images: str | None) -> Path | None:
+    if images is None:
+        return None
+    if not Path(images).is_dir():
+        raise InputError("images folder not found" if not Path(images).exists()
+                         else "--images is not a folder", file=images)
+    return Path(images)
 
 
 def _embedder_specs(names: str) -> list[dict]:
@@ -71,6 +83,24 @@ def _embedder_specs(names: str) -> list[dict]:
     return specs
 
 
+def _search(embeddings: list, k: int, blend: dict | None, timer: Timer):
+    """Candidate search, after neighbour blending of the vectors when ``blend`` asks for it."""
+    from candidates import blend_neighbours, build_candidates
+
+    if blend:
+        with timer.step("blend"):
+            embeddings = [blend_neighbours(e, **blend) for e in embeddings]
+    with timer.step("search"):
+        return build_candidates(embeddings, k)
+
+
+def _blend_spec(args) -> dict | None:
+    if args.blend_depth <= 0:
+        return None
+    return {"depth": args.blend_depth, "iterations": args.blend_iterations,
+            "power": args.blend_power}
+
+
 def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
                   neighbours: dict):
     from features import PairContext
@@ -79,25 +109,26 @@ def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
 
 
 def run_candidates(args) -> dict:
-    from candidates import build_candidates, recall_by_source, save_neighbours
+    from candidates import recall_by_source, save_neighbours
 
     timer = Timer()
     work = WorkDir(args.work)
     with timer.step("load"):
         postings = load_postings(args.postings)
+        specs = _embedder_specs(args.embedders)
+        images = _images_dir(args.images)
+        work.remove_stale_temporaries()
         write_parquet(work.postings, postings)
-    specs = _embedder_specs(args.embedders)
-    images = Path(args.images) if args.images else None
     embeddings = _embed(postings, specs, work.embeddings, images, timer)
-    with timer.step("search"):
-        found = build_candidates(embeddings, args.k)
+    blend = _blend_spec(args)
+    found = _search(embeddings, args.k, blend, timer)
     with timer.step("write"):
         write_parquet(work.candidates, found.table)
         save_neighbours(work.neighbours, found.neighbours)
     table = found.table
     report = {"postings": str(Path(args.postings).resolve()),
               "images": str(images.resolve()) if images else None,
-              "rows": postings.height, "k": args.k, "embedders": specs,
+              "rows": postings.height, "k": args.k, "embedders": specs, "blend": blend,
               "pairs": table.height, "pairs_per_posting": round(table.height / postings.height, 3),
               "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
     if has_labels(postings):
@@ -136,12 +167,14 @@ def _ranker_factory(args):
 
 def run_train_ranker(args) -> dict:
     from candidates import load_neighbours
-    from postprocess import ThresholdMatcher
+    from postprocess import PostProcessor
     from ranker import fit_final, group_size_weights, out_of_fold_scores, write_importance
 
     timer = Timer()
+    steps = _postprocess_steps(args.postprocess)
     work = WorkDir(args.work)
     report = read_json(work.require(work.candidates_report, "candidates"))
+    work.remove_stale_temporaries()
     postings = pl.read_parquet(work.require(work.postings, "candidates"))
     if not has_labels(postings):
         raise InputError("the postings have no label_group column; train-ranker needs labels",
@@ -167,34 +200,38 @@ def run_train_ranker(args) -> dict:
     write_parquet(work.oof_scores, pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32),
                                                  "p": oof.scores}))
     with timer.step("postprocess"):
-        matcher = ThresholdMatcher(symmetrise=args.symmetrise).fit(i, j, oof.scores, labels)
+        processor = PostProcessor(steps=steps, symmetrise=args.symmetrise).fit(
+            i, j, oof.scores, labels)
     rounds = int(np.median(oof.best_iterations))
     with timer.step("final_model"):
         final = fit_final(X, y, features.names, make_ranker, rounds, args.seed,
                           args.negative_rate, weight)
-    steps = [{"step": "threshold", **{k: round(v, 6) for k, v in matcher.score_.items()}}]
+    figures = processor.report_
+    final_score = {k: figures[-1][k] for k in ("f1", "precision", "recall")}
     metrics = {
-        **steps[-1], "threshold": matcher.threshold_, "postprocess_steps": steps,
+        **final_score, "threshold": processor.steps_[0].threshold, "postprocess_steps": figures,
         "backend": args.backend, "folds": args.folds, "seed": args.seed,
         "negative_rate": args.negative_rate, "weight_by_group_size": args.weight_by_group_size,
         "best_iterations": oof.best_iterations, "final_trees": rounds, "pairs": int(len(y)),
         "positive_pairs": int(y.sum()), "features": len(features.names),
         "feature_groups": sorted(set(features.groups.values())),
         "candidate_recall": report.get("recall"),
-        "threshold_curve": [[t, round(f, 6)] for t, f, *_ in matcher.curve_],
+        "threshold_curve": [[t, round(f, 6)] for t, f in processor.threshold_curve_],
         "seconds": {**timer.seconds, "fold_seconds": oof.seconds,
                     "feature_groups": features.seconds, "total": timer.total},
     }
     final.save(work.model, features.groups, {
         "toolkit_version": VERSION, "embedders": specs, "k": report["k"],
+        "blend": report.get("blend"),
         "feature_groups": groups or sorted(set(features.groups.values())),
-        "postprocess": matcher.get_params(), "oof_metrics": {k: metrics[k] for k in
+        "postprocess": processor.get_params(), "oof_metrics": {k: metrics[k] for k in
                                                              ("f1", "precision", "recall")}})
     write_importance(final.gain_importance(), features.groups, work.model)
     write_json(work.metrics, metrics)
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
-            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}, threshold "
-            f"{matcher.threshold_:.2f}) on {len(y):,} pairs, {timer.total:.1f} s → {work.metrics}")
+            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}; threshold only "
+            f"{figures[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
+            f"{timer.total:.1f} s → {work.metrics}")
     return metrics
 
 
@@ -277,7 +314,8 @@ def run_ablate(args) -> list[dict]:
     with timer.step("ablation"):
         rows = ablate_groups(features.matrix(), y, i, j, labels, features.names, groups,
                              _ranker_factory(args), evaluate, args.folds, args.seed,
-                             args.negative_rate)
+                             args.negative_rate,
+                             only=args.groups.split(",") if args.groups else None)
     write_json(work.root / "ablation.json", {"rows": rows, "backend": args.backend,
                                              "folds": args.folds, "seed": args.seed,
                                              "negative_rate": args.negative_rate,
@@ -290,8 +328,7 @@ def run_ablate(args) -> list[dict]:
 
 
 def run_submit(args) -> pl.DataFrame:
-    from candidates import build_candidates
-    from postprocess import ThresholdMatcher, to_submission
+    from postprocess import PostProcessor, to_submission
     from ranker import PairRanker
 
     timer = Timer()
@@ -299,8 +336,11 @@ def run_submit(args) -> pl.DataFrame:
     if not (model_dir / "schema.json").exists() and (model_dir / "model" / "schema.json").exists():
         model_dir = model_dir / "model"  # a work directory was given
     ranker, schema = PairRanker.load(model_dir)
+    _check_pipeline_settings(schema, model_dir)
+    processor = _saved_postprocessor(schema, model_dir)
     with timer.step("load"):
         postings = load_postings(args.postings)
+        images = _images_dir(args.images)
     scratch = None
     if args.work:
         work = WorkDir(args.work)
@@ -308,10 +348,8 @@ def run_submit(args) -> pl.DataFrame:
         scratch = tempfile.mkdtemp(prefix="match-submit-")
         work = WorkDir(scratch)
     try:
-        images = Path(args.images) if args.images else None
         embeddings = _embed(postings, schema["embedders"], work.embeddings, images, timer)
-        with timer.step("search"):
-            found = build_candidates(embeddings, schema["k"])
+        found = _search(embeddings, schema["k"], schema.get("blend"), timer)
         from features import build_features
 
         ctx = _pair_context(postings, found.table, embeddings, found.neighbours)
@@ -322,13 +360,10 @@ def run_submit(args) -> pl.DataFrame:
             p = ranker.predict(features.matrix(ranker.feature_names_)) if features.frame.height \
                 else np.empty(0, np.float32)
         with timer.step("postprocess"):
-            matcher = ThresholdMatcher(symmetrise=schema["postprocess"]["symmetrise"],
-                                       max_matches=schema["postprocess"]["max_matches"])
-            matcher.threshold_ = schema["postprocess"]["threshold"]
             i = features.frame["i"].to_numpy().astype(np.int64)
             j = features.frame["j"].to_numpy().astype(np.int64)
-            keep = matcher.predict(i, j, p, postings.height)
-            submission = to_submission(postings["posting_id"], i[keep], j[keep], p[keep])
+            kept_i, kept_j, kept_score = processor.predict(i, j, p, postings.height)
+            submission = to_submission(postings["posting_id"], kept_i, kept_j, kept_score)
         with timer.step("write"):
             out = Path(args.out)
             from common.atomic import atomic_path
@@ -339,9 +374,66 @@ def run_submit(args) -> pl.DataFrame:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     sizes = submission["matches"].str.count_matches(" ") + 1
+    if args.work:
+        write_json(work.root / "submit.json", {
+            "postings": postings.height, "pairs": found.table.height,
+            "matches_per_posting": round(float(sizes.mean()), 3), "out": str(args.out),
+            "seconds": {**timer.seconds, "total": timer.total}})
     summary(f"submit: {postings.height:,} postings, {found.table.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {timer.total:.1f} s → {args.out}")
     return submission
+
+
+def _check_pipeline_settings(schema: dict, model_dir: Path) -> None:
+    """The settings `submit` replays from schema.json (but the post-processing parameters, which
+    `_saved_postprocessor` reads) are present, well typed and buildable."""
+    from embedders import create_embedder
+
+    where = str(model_dir / "schema.json")
+    problems = []
+    if not (isinstance(schema.get("k"), int) and schema["k"] >= 1):
+        problems.append("'k' is not a positive integer")
+    if not isinstance(schema.get("feature_groups"), list):
+        problems.append("'feature_groups' is not a list")
+    specs = schema.get("embedders")
+    if not (isinstance(specs, list) and specs and all(
+            isinstance(e, dict) and isinstance(e.get("name"), str)
+            and isinstance(e.get("config", {}), dict) for e in specs)):
+        problems.append("'embedders' is not a list of {name, config}")
+    if problems:
+        raise InputError(f"not a usable model schema: {'; '.join(problems)}", file=where)
+    for spec in specs:
+        try:
+            create_embedder(spec["name"], **spec.get("config", {}))
+        except InputError as exc:
+            raise InputError(exc.reason, file=where) from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"embedder {spec['name']!r} cannot be built from its config ({exc})",
+                             file=where) from None
+
+
+def _postprocess_steps(names: str) -> list[str]:
+    from postprocess import POSTPROCESS_STEPS
+
+    steps = [n.strip() for n in names.split(",") if n.strip()]
+    if "threshold" not in steps:
+        steps.insert(0, "threshold")
+    unknown = [n for n in steps if n not in POSTPROCESS_STEPS]
+    if unknown:
+        raise InputError(f"--postprocess names unknown steps {unknown} "
+                         f"(known: {', '.join(POSTPROCESS_STEPS)})")
+    # The steps always run in their fixed order, whatever order they are named in.
+    return [n for n in POSTPROCESS_STEPS if n in steps]
+
+
+def _saved_postprocessor(schema: dict, model_dir: Path):
+    from postprocess import PostProcessor
+
+    try:
+        return PostProcessor.from_params(schema["postprocess"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"unreadable 'postprocess' parameters ({exc!r}); retrain",
+                         file=str(model_dir / "schema.json")) from None
 
 
 def _check_schema(built: list[str], expected: list[str], model_dir: Path) -> None:
@@ -376,6 +468,18 @@ def load_submission(path: str) -> pl.DataFrame:
                          file=path) from None
 
 
+def run_report(args):
+    from common.report import build_report
+
+    if args.images and not Path(args.images).is_dir():
+        raise InputError("not a folder", file=args.images)
+    result = build_report(args.work, args.out, args.images, cards=args.cards, seed=args.seed)
+    summary(f"report: {result.postings:,} postings, {result.pairs:,} pairs, F1 {result.f1:.4f}, "
+            f"{result.cards} gallery cards ({result.thumbnails} thumbnails), "
+            f"{result.bytes / 1e6:.1f} MB, {result.seconds['total']:.1f} s → {result.path}")
+    return result
+
+
 def run_demo(args) -> dict:
     from common.demo import generate_catalog
 
@@ -386,11 +490,13 @@ def run_demo(args) -> dict:
     generate_catalog(n_products=max(args.products // 3, 20), seed=1, id_prefix="test") \
         .write_csv(test_path)
     stderr.print(f"generated catalogs (not real data): {train_path}, {test_path}")
-    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k)
+    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k, blend_depth=0,
+                  blend_iterations=1, blend_power=1.0)
     run_candidates(argparse.Namespace(postings=str(train_path), work=str(root / "work"), **common))
     run_train_ranker(argparse.Namespace(work=str(root / "work"), backend="lightgbm", folds=5,
                                         seed=42, negative_rate=1.0, symmetrise="mean",
-                                        groups=None, weight_by_group_size=False))
+                                        groups=None, weight_by_group_size=False,
+                                        postprocess=DEFAULT_POSTPROCESS))
     submission_path = root / "submission.csv"
     run_submit(argparse.Namespace(postings=str(test_path), images=None, model=str(root / "work"),
                                   out=str(submission_path), work=None))
@@ -414,6 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedders", default=DEFAULT_EMBEDDERS,
                    help=f"comma-separated embedder names (default {DEFAULT_EMBEDDERS})")
     p.add_argument("--k", type=int, default=50, help="neighbours per posting per embedder")
+    p.add_argument("--blend-depth", type=int, default=0,
+                   help="neighbour blending before the search: mix each vector with its DEPTH "
+                        "nearest neighbours' (0, the default: off)")
+    p.add_argument("--blend-iterations", type=int, default=1,
+                   help="repeat the blending on the blended vectors (INB)")
+    p.add_argument("--blend-power", type=float, default=1.0,
+                   help="neighbour weight = similarity ** POWER (own vector: 1)")
     p.set_defaults(run=run_candidates)
 
     p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
@@ -427,6 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", help="comma-separated feature groups (default: all)")
     p.add_argument("--weight-by-group-size", action="store_true",
                    help="weight pairs by 1/|true group| so every posting counts about equally")
+    p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
+                   help="post-processing steps to tune on the out-of-fold scores and apply, "
+                        f"always in the order {DEFAULT_POSTPROCESS} (default: all; 'threshold' "
+                        "alone is the plain cut)")
     p.set_defaults(run=run_train_ranker)
 
     p = sub.add_parser("train-embedder", help="ArcFace-train a text or image embedder")
@@ -468,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--negative-rate", type=float, default=0.25)
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
+    p.add_argument("--groups", help="comma-separated groups to ablate (default: every group)")
     p.set_defaults(run=run_ablate)
 
     p = sub.add_parser("submit", help="match a new catalog with a trained model")
@@ -475,13 +593,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images")
     p.add_argument("--model", required=True, help="model folder (or the work dir holding it)")
     p.add_argument("--out", required=True, help="submission CSV to write")
-    p.add_argument("--work", help="keep embeddings and candidates here (cache across runs)")
+    p.add_argument("--work", help="keep embeddings here (cache across runs) and write submit.json "
+                   "(seconds per stage)")
     p.set_defaults(run=run_submit)
 
     p = sub.add_parser("evaluate", help="score a submission against labelled postings")
     p.add_argument("--postings", required=True)
     p.add_argument("--submission", required=True)
     p.set_defaults(run=run_evaluate)
+
+    p = sub.add_parser("report", help="write an HTML run report with plots and match galleries")
+    p.add_argument("--work", required=True, help="work directory written by `train-ranker`")
+    p.add_argument("--out", help="HTML file to write (default WORK/report.html)")
+    p.add_argument("--images", help="folder of the postings' images, for gallery thumbnails "
+                                    "(default: the folder given to `candidates`)")
+    p.add_argument("--cards", type=int, default=30,
+                   help="postings in the galleries: a third worst false positives, a third "
+                        "worst false negatives, the rest sampled (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled gallery postings")
+    p.set_defaults(run=run_report)
 
     p = sub.add_parser("demo", help="run everything on a generated catalog and print its F1")
     p.add_argument("--work", default="runs/demo")
@@ -491,11 +621,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a `kill` unwinds like Ctrl-C: temporary files are removed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name, smallest in (("k", 1), ("folds", 2), ("products", 20)):
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    for name, smallest in (("k", 1), ("folds", 2), ("products", 20), ("cards", 0),
+                           ("blend_iterations", 1)):
         if getattr(args, name, smallest) < smallest:
-            stderr.print(f"[red]error:[/red] --{name} must be at least {smallest}")
+            stderr.print(f"[red]error:[/red] --{name.replace('_', '-')} must be at least {smallest}")
             return 2
     if not 0 < getattr(args, "negative_rate", 1.0) <= 1:
         stderr.print("[red]error:[/red] --negative-rate must be in (0, 1]")
@@ -508,6 +651,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.print("interrupted; finished artifacts are kept, partial ones were not written")
         return 130
+    except OSError as exc:  # unreadable input or unwritable output (permissions, full disk)
+        where = f"{exc.filename}: " if exc.filename else ""
+        stderr.print(f"[red]error:[/red] {where}{exc.strerror or exc}")
+        return 2
     return 0
 
 

@@ -11,6 +11,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
+# Temporary files are hidden names ending ".tmp" beside their target; a killed process
+# (SIGKILL, power loss) may leave some, which WorkDir.remove_stale_temporaries deletes.
+TEMPORARY_GLOB = ".*.tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:

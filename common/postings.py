@@ -49,7 +49,16 @@ def _read_parquet(path: Path) -> pl.DataFrame:
     except Exception as exc:  # polars raises several types for corrupt files
         raise InputError(f"not a readable parquet file ({exc.__class__.__name__}: {exc})",
                          file=str(path)) from None
-    return frame.with_columns(pl.all().cast(pl.String))
+    columns = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if dtype.is_float():  # a float NaN (pandas' "missing") is a missing value, not "NaN"
+            column = column.fill_nan(None)
+        if not (dtype.is_numeric() or dtype in (pl.String, pl.Boolean, pl.Categorical, pl.Null)):
+            raise InputError(f"column of type {dtype} cannot be read as text", file=str(path),
+                             column=name)
+        columns.append(column.cast(pl.String))
+    return frame.select(columns)
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
@@ -58,38 +67,64 @@ def _read_csv(path: Path) -> pl.DataFrame:
         raw = raw[3:]
     if not raw.strip():
         raise InputError("file is empty", file=str(path))
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError("the file is UTF-16 text; save it as UTF-8", file=str(path))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         row, column = _locate_offset(raw, exc.start)
         raise InputError(f"bytes that are not UTF-8 ({raw[exc.start:exc.end]!r})",
                          file=str(path), row=row, column=column) from None
+    if "\r" in text and "\n" not in text:  # classic Mac line ends: a bare CR ends each line
+        text = text.replace("\r", "\n")
+    header = next(csv.reader([text.split("\n", 1)[0].rstrip("\r")]), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputError("the header names this column more than once", file=str(path),
+                         column=repeated[0])
     try:
         return pl.read_csv(io.StringIO(text), infer_schema=False, quote_char='"')
     except Exception as exc:
-        row = _first_ragged_row(text)
-        raise InputError(f"not a well-formed CSV file ({str(exc).splitlines()[0]})",
-                         file=str(path), row=row) from None
+        polars_reason = str(exc).splitlines()[0]
+    return _read_csv_leniently(text, str(path), polars_reason)
+
+
+def _read_csv_leniently(text: str, name: str, polars_reason: str) -> pl.DataFrame:
+    """Second reading, by Python's csv module, of a file polars refused.
+
+    Python's reader (like pandas) keeps a quote inside an unquoted field as a literal character
+    (``5" screen``), which polars refuses; what it too cannot read is reported with its row.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str | None]] = []
+    try:
+        header = next(reader)
+        for fields in reader:
+            if len(fields) > len(header):
+                raise InputError(f"{len(fields)} fields but the header names {len(header)}",
+                                 file=name, row=len(rows) + 1)
+            rows.append(fields + [None] * (len(header) - len(fields)))
+    except csv.Error as exc:
+        raise InputError(f"not a well-formed CSV file ({exc}; polars: {polars_reason})",
+                         file=name, row=len(rows) + 1) from None
+    return pl.DataFrame(rows, schema={c: pl.String for c in header}, orient="row")
 
 
 def _locate_offset(raw: bytes, offset: int) -> tuple[int | None, str | None]:
-    """Data row and column holding byte ``offset`` (assumes no newline inside quoted fields)."""
-    header = next(csv.reader([raw.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")]))
+    """Data row and column holding byte ``offset`` (assumes no newline inside quoted fields);
+    ``None`` for what cannot be told (the offset lies in the header, or the line is not CSV)."""
     line_start = raw.rfind(b"\n", 0, offset) + 1
     row = raw.count(b"\n", 0, line_start)  # header is line 0, so this is the 1-based data row
-    prefix = raw[line_start:offset].decode("utf-8", "replace")
-    fields = next(csv.reader([prefix + "x"]))
+    if row == 0:
+        return None, None
+    try:
+        header = next(csv.reader([raw.split(b"\n", 1)[0].decode("utf-8", "replace")
+                                  .rstrip("\r")]))
+        fields = next(csv.reader([raw[line_start:offset].decode("utf-8", "replace") + "x"]))
+    except csv.Error:
+        return row, None
     column = header[len(fields) - 1] if 0 < len(fields) <= len(header) else None
-    return (row if row > 0 else None), column
-
-
-def _first_ragged_row(text: str) -> int | None:
-    rows = csv.reader(io.StringIO(text))
-    width = len(next(rows, []))
-    for number, fields in enumerate(rows, start=1):
-        if len(fields) != width:
-            return number
-    return None
+    return row, column
 
 
 def validate_postings(frame: pl.DataFrame, name: str = "<postings>") -> pl.DataFrame:
@@ -106,6 +141,12 @@ def validate_postings(frame: pl.DataFrame, name: str = "<postings>") -> pl.DataF
     blank = ids.is_null() | (ids.str.strip_chars() == "")
     if blank.any():
         raise InputError("posting_id is empty", file=name, row=_first(blank), column="posting_id")
+    spaced = ids.str.contains(r"\s")
+    if spaced.any():  # the submission lists matches separated by spaces
+        row = _first(spaced)
+        raise InputError(f"posting_id {ids[row - 1]!r} contains white space, which the "
+                         "submission format uses to separate ids", file=name, row=row,
+                         column="posting_id")
     repeated = ~ids.is_first_distinct()
     if repeated.any():
         row = _first(repeated)

@@ -56,6 +56,18 @@ class WorkDir:
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 
+    def remove_stale_temporaries(self) -> int:
+        """Delete temporary files a killed run left behind (see common.atomic); returns how many.
+
+        Only for a work directory that no other run is writing at the same time."""
+        from .atomic import TEMPORARY_GLOB
+
+        stale = [p for p in self.root.rglob(TEMPORARY_GLOB) if p.is_file()] \
+            if self.root.is_dir() else []
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def require(self, path: Path, produced_by: str) -> Path:
         from .errors import InputError
 

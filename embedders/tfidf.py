@@ -68,7 +68,10 @@ class TfidfEmbedder(Embedder):
             if components >= 1:
                 svd = TruncatedSVD(components, algorithm="randomized", n_iter=5,
                                    random_state=self.seed)
-                dense = svd.fit_transform(matrix)
+                # Identical titles have zero variance: scikit-learn then warns while computing
+                # explained_variance_ratio_, which is not used here.
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    dense = svd.fit_transform(matrix)
             else:
                 dense = matrix.toarray()
             return Embedding(self.name, "dense", l2_normalise_rows(dense), missing)

@@ -5,6 +5,8 @@ A cosine of 0.6 means a match in a sparse part of the catalog and nothing in a d
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -26,7 +28,10 @@ def neighbourhood_features(ctx: PairContext) -> dict[str, np.ndarray]:
             if k > k_max:
                 continue
             top = sims[:, :k]
-            with np.errstate(all="ignore"):
+            # Postings with no neighbour at all (a one-posting catalog, empty titles) give all-NaN
+            # rows: NaN is the intended feature value, so numpy's warnings about it are noise.
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(top, axis=1) if k > 1 else top[:, 0]
                 std = np.nanstd(top, axis=1) if k > 1 else None
             kth = top[:, k - 1]

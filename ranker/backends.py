@@ -102,7 +102,9 @@ class XGBoostBackend:
         return self.booster.predict(xgb.DMatrix(X), pred_contribs=True)
 
     def save(self, path: Path) -> None:
-        self.booster.save_model(str(path))
+        # JSON whatever the file name: save_model picks the format from the extension, and the
+        # atomic write hands it a temporary ".tmp" name.
+        Path(path).write_bytes(bytes(self.booster.save_raw(raw_format="json")))
 
     def load(self, path: Path) -> None:
         import xgboost as xgb

@@ -91,7 +91,14 @@ class PairRanker:
         backend = schema.get("backend")
         if backend not in BACKENDS or schema.get("model_file") != BACKENDS[backend].model_file:
             raise InputError(f"unknown backend or model file ({backend!r})", file=str(schema_path))
-        names = [f["name"] for f in schema.get("features", [])]
+        features = schema.get("features")
+        if not (isinstance(features, list) and features and all(
+                isinstance(f, dict) and isinstance(f.get("name"), str)
+                and isinstance(f.get("group"), str) for f in features)):
+            raise InputError("'features' is not a list of {name, group}", file=str(schema_path))
+        names = [f["name"] for f in features]
+        if len(set(names)) != len(names):
+            raise InputError("'features' names a feature more than once", file=str(schema_path))
         ranker = cls(backend=backend)
         ranker.model_ = BACKENDS[backend]({}, 0, 0)
         model_path = folder / schema["model_file"]
