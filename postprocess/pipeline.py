@@ -102,6 +102,9 @@ class PostProcessor:
         processor._validate()
         processor.steps_ = [STEPS[s["step"]](**{k: v for k, v in s.items() if k != "step"})
                             for s in steps]
+        # Replay on two postings and one pair: a parameter of the wrong type (a threshold saved
+        # as text) fails here, at load time, not halfway through a submission.
+        processor.predict(np.array([0, 1]), np.array([1, 0]), np.array([0.5, 0.5]), 2)
         return processor
 
 
