@@ -2,9 +2,11 @@
 
     candidates    postings → embeddings → candidate pairs             (work dir)
     train-ranker  candidates → features → P1 cross-validation → model  (work dir)
+    train-embedder  labelled postings → ArcFace-trained text or image model (P2 out-of-fold)
     ablate        P1 F1 without each feature group and with each alone   (work dir)
     submit        new postings + model → submission CSV
     evaluate      submission + labelled postings → F1, precision, recall
+    report        a trained work dir → one self-contained HTML page (plots, match galleries)
     demo          all of the above on a generated catalog
 
 Every command exits with status 2 and one clear line on bad input.
@@ -29,6 +31,7 @@ from common.postings import has_labels, label_codes, load_postings
 from common.workdir import WorkDir
 
 DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
+DEFAULT_POSTPROCESS = "threshold,score_blend,chisel,min2,prune,merge"
 VERSION = "0.1.0"
 
 
@@ -56,14 +59,46 @@ def _images_dir(images: str | None) -> Path | None:
 
 
 def _embedder_specs(names: str) -> list[dict]:
+    """``a,b:key=value:key2=value2,…`` → [{name, config}]; values are JSON where they parse."""
     from embedders import create_embedder
 
     specs = []
-    for name in [n.strip() for n in names.split(",") if n.strip()]:
-        specs.append({"name": name, "config": create_embedder(name).get_config()})
+    for item in [n.strip() for n in names.split(",") if n.strip()]:
+        name, *settings = item.split(":")
+        overrides = {}
+        for setting in settings:
+            key, sep, value = setting.partition("=")
+            if not sep:
+                raise InputError(f"embedder setting {setting!r} is not key=value")
+            try:
+                overrides[key] = json.loads(value)
+            except json.JSONDecodeError:
+                overrides[key] = value
+        try:
+            specs.append({"name": name, "config": create_embedder(name, **overrides).get_config()})
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"embedder {name!r}: {exc}") from None
     if not specs:
         raise InputError("--embedders names no embedder")
     return specs
+
+
+def _search(embeddings: list, k: int, blend: dict | None, timer: Timer):
+    """Candidate search, after neighbour blending of the vectors when ``blend`` asks for it."""
+    from candidates import blend_neighbours, build_candidates
+
+    if blend:
+        with timer.step("blend"):
+            embeddings = [blend_neighbours(e, **blend) for e in embeddings]
+    with timer.step("search"):
+        return build_candidates(embeddings, k)
+
+
+def _blend_spec(args) -> dict | None:
+    if args.blend_depth <= 0:
+        return None
+    return {"depth": args.blend_depth, "iterations": args.blend_iterations,
+            "power": args.blend_power}
 
 
 def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
@@ -74,7 +109,7 @@ def _pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
 
 
 def run_candidates(args) -> dict:
-    from candidates import build_candidates, recall_by_source, save_neighbours
+    from candidates import recall_by_source, save_neighbours
 
     timer = Timer()
     work = WorkDir(args.work)
@@ -85,15 +120,15 @@ def run_candidates(args) -> dict:
         work.remove_stale_temporaries()
         write_parquet(work.postings, postings)
     embeddings = _embed(postings, specs, work.embeddings, images, timer)
-    with timer.step("search"):
-        found = build_candidates(embeddings, args.k)
+    blend = _blend_spec(args)
+    found = _search(embeddings, args.k, blend, timer)
     with timer.step("write"):
         write_parquet(work.candidates, found.table)
         save_neighbours(work.neighbours, found.neighbours)
     table = found.table
     report = {"postings": str(Path(args.postings).resolve()),
               "images": str(images.resolve()) if images else None,
-              "rows": postings.height, "k": args.k, "embedders": specs,
+              "rows": postings.height, "k": args.k, "embedders": specs, "blend": blend,
               "pairs": table.height, "pairs_per_posting": round(table.height / postings.height, 3),
               "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
     if has_labels(postings):
@@ -132,10 +167,11 @@ def _ranker_factory(args):
 
 def run_train_ranker(args) -> dict:
     from candidates import load_neighbours
-    from postprocess import ThresholdMatcher
+    from postprocess import PostProcessor
     from ranker import fit_final, group_size_weights, out_of_fold_scores, write_importance
 
     timer = Timer()
+    steps = _postprocess_steps(args.postprocess)
     work = WorkDir(args.work)
     report = read_json(work.require(work.candidates_report, "candidates"))
     work.remove_stale_temporaries()
@@ -164,35 +200,99 @@ def run_train_ranker(args) -> dict:
     write_parquet(work.oof_scores, pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32),
                                                  "p": oof.scores}))
     with timer.step("postprocess"):
-        matcher = ThresholdMatcher(symmetrise=args.symmetrise).fit(i, j, oof.scores, labels)
+        processor = PostProcessor(steps=steps, symmetrise=args.symmetrise).fit(
+            i, j, oof.scores, labels)
     rounds = int(np.median(oof.best_iterations))
     with timer.step("final_model"):
         final = fit_final(X, y, features.names, make_ranker, rounds, args.seed,
                           args.negative_rate, weight)
-    steps = [{"step": "threshold", **{k: round(v, 6) for k, v in matcher.score_.items()}}]
+    figures = processor.report_
+    final_score = {k: figures[-1][k] for k in ("f1", "precision", "recall")}
     metrics = {
-        **steps[-1], "threshold": matcher.threshold_, "postprocess_steps": steps,
+        **final_score, "threshold": processor.steps_[0].threshold, "postprocess_steps": figures,
         "backend": args.backend, "folds": args.folds, "seed": args.seed,
         "negative_rate": args.negative_rate, "weight_by_group_size": args.weight_by_group_size,
         "best_iterations": oof.best_iterations, "final_trees": rounds, "pairs": int(len(y)),
         "positive_pairs": int(y.sum()), "features": len(features.names),
         "feature_groups": sorted(set(features.groups.values())),
         "candidate_recall": report.get("recall"),
-        "threshold_curve": [[t, round(f, 6)] for t, f, *_ in matcher.curve_],
+        "threshold_curve": [[t, round(f, 6)] for t, f in processor.threshold_curve_],
         "seconds": {**timer.seconds, "fold_seconds": oof.seconds,
                     "feature_groups": features.seconds, "total": timer.total},
     }
     final.save(work.model, features.groups, {
         "toolkit_version": VERSION, "embedders": specs, "k": report["k"],
+        "blend": report.get("blend"),
         "feature_groups": groups or sorted(set(features.groups.values())),
-        "postprocess": matcher.get_params(), "oof_metrics": {k: metrics[k] for k in
+        "postprocess": processor.get_params(), "oof_metrics": {k: metrics[k] for k in
                                                              ("f1", "precision", "recall")}})
     write_importance(final.gain_importance(), features.groups, work.model)
     write_json(work.metrics, metrics)
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
-            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}, threshold "
-            f"{matcher.threshold_:.2f}) on {len(y):,} pairs, {timer.total:.1f} s → {work.metrics}")
+            f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}; threshold only "
+            f"{figures[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
+            f"{timer.total:.1f} s → {work.metrics}")
     return metrics
+
+
+def run_train_embedder(args) -> dict:
+    from common.postings import fingerprint
+    from embedders.arcface import ArcFaceSettings, ImageEncoder, TextEncoder
+    from embedders.arcface.folds import train_folds
+
+    postings = load_postings(args.postings)
+    if not has_labels(postings):
+        raise InputError("ArcFace training needs a label_group column", file=args.postings,
+                         column="label_group")
+    settings = ArcFaceSettings(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
+        scale=args.scale, margin=args.margin, easy_margin=args.easy_margin, sam=args.sam,
+        device=args.device, amp=not args.no_amp, amp_dtype=args.amp_dtype, seed=args.seed)
+    if args.modality == "text":
+        from common.text import clean_titles
+
+        items = clean_titles(postings["title"])
+        keep = np.array([t != "" for t in items])
+
+        def make_encoder():
+            return TextEncoder(args.model_path, args.max_seq_length, args.freeze_layers)
+    else:
+        if not args.images or "image" not in postings.columns:
+            raise InputError("image training needs --images and an image column",
+                             file=args.postings, column="image")
+        from embedders.image import ImagePreprocessor, create_backbone, read_images
+
+        preprocess = ImagePreprocessor.for_backbone(create_backbone(args.backbone,
+                                                                    args.checkpoint),
+                                                    args.image_size)
+        items, missing = read_images(postings["image"].to_list(), Path(args.images), preprocess)
+        keep = ~missing
+        if missing.any():
+            from common.console import warn
+
+            warn(f"{int(missing.sum())} images missing or unreadable; trained without them")
+
+        def make_encoder():
+            return ImageEncoder(args.backbone, args.checkpoint, args.pooling,
+                                image_size=args.image_size)
+    if not keep.all():
+        if args.oof:
+            raise InputError(f"{int((~keep).sum())} postings have no {args.modality}; "
+                             "out-of-fold training needs every posting", file=args.postings)
+        items = items[keep] if isinstance(items, np.ndarray) else \
+            [t for t, k in zip(items, keep) if k]
+    labels = label_codes(postings)[keep]
+    try:
+        report = train_folds(make_encoder, items, labels, settings, Path(args.out), args.folds,
+                             args.oof, fingerprint(postings), args.seed, args.max_steps)
+    except ValueError as exc:
+        raise InputError(str(exc), file=args.postings) from None
+    summary(f"train-embedder: {args.modality} model on {len(labels):,} postings "
+            f"({report['samples_per_second']:.1f} samples/s on {report['device']}, "
+            f"amp {report['amp']}), loss {report['final_loss_first']:.3f} → "
+            f"{report['final_loss_last']:.3f} → {report['final']}"
+            + (f"; out-of-fold vectors in {Path(args.out) / 'oof'}" if args.oof else ""))
+    return report
 
 
 def run_ablate(args) -> list[dict]:
@@ -214,7 +314,8 @@ def run_ablate(args) -> list[dict]:
     with timer.step("ablation"):
         rows = ablate_groups(features.matrix(), y, i, j, labels, features.names, groups,
                              _ranker_factory(args), evaluate, args.folds, args.seed,
-                             args.negative_rate)
+                             args.negative_rate,
+                             only=args.groups.split(",") if args.groups else None)
     write_json(work.root / "ablation.json", {"rows": rows, "backend": args.backend,
                                              "folds": args.folds, "seed": args.seed,
                                              "negative_rate": args.negative_rate,
@@ -227,8 +328,7 @@ def run_ablate(args) -> list[dict]:
 
 
 def run_submit(args) -> pl.DataFrame:
-    from candidates import build_candidates
-    from postprocess import ThresholdMatcher, to_submission
+    from postprocess import PostProcessor, to_submission
     from ranker import PairRanker
 
     timer = Timer()
@@ -237,6 +337,7 @@ def run_submit(args) -> pl.DataFrame:
         model_dir = model_dir / "model"  # a work directory was given
     ranker, schema = PairRanker.load(model_dir)
     _check_pipeline_settings(schema, model_dir)
+    processor = _saved_postprocessor(schema, model_dir)
     with timer.step("load"):
         postings = load_postings(args.postings)
         images = _images_dir(args.images)
@@ -248,8 +349,7 @@ def run_submit(args) -> pl.DataFrame:
         work = WorkDir(scratch)
     try:
         embeddings = _embed(postings, schema["embedders"], work.embeddings, images, timer)
-        with timer.step("search"):
-            found = build_candidates(embeddings, schema["k"])
+        found = _search(embeddings, schema["k"], schema.get("blend"), timer)
         from features import build_features
 
         ctx = _pair_context(postings, found.table, embeddings, found.neighbours)
@@ -260,13 +360,10 @@ def run_submit(args) -> pl.DataFrame:
             p = ranker.predict(features.matrix(ranker.feature_names_)) if features.frame.height \
                 else np.empty(0, np.float32)
         with timer.step("postprocess"):
-            matcher = ThresholdMatcher(symmetrise=schema["postprocess"]["symmetrise"],
-                                       max_matches=schema["postprocess"]["max_matches"])
-            matcher.threshold_ = schema["postprocess"]["threshold"]
             i = features.frame["i"].to_numpy().astype(np.int64)
             j = features.frame["j"].to_numpy().astype(np.int64)
-            keep = matcher.predict(i, j, p, postings.height)
-            submission = to_submission(postings["posting_id"], i[keep], j[keep], p[keep])
+            kept_i, kept_j, kept_score = processor.predict(i, j, p, postings.height)
+            submission = to_submission(postings["posting_id"], kept_i, kept_j, kept_score)
         with timer.step("write"):
             out = Path(args.out)
             from common.atomic import atomic_path
@@ -277,26 +374,27 @@ def run_submit(args) -> pl.DataFrame:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     sizes = submission["matches"].str.count_matches(" ") + 1
+    if args.work:
+        write_json(work.root / "submit.json", {
+            "postings": postings.height, "pairs": found.table.height,
+            "matches_per_posting": round(float(sizes.mean()), 3), "out": str(args.out),
+            "seconds": {**timer.seconds, "total": timer.total}})
     summary(f"submit: {postings.height:,} postings, {found.table.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {timer.total:.1f} s → {args.out}")
     return submission
 
 
 def _check_pipeline_settings(schema: dict, model_dir: Path) -> None:
-    """The settings `submit` replays from schema.json are present, well typed and buildable."""
+    """The settings `submit` replays from schema.json (but the post-processing parameters, which
+    `_saved_postprocessor` reads) are present, well typed and buildable."""
     from embedders import create_embedder
 
     where = str(model_dir / "schema.json")
-    post = schema.get("postprocess")
     problems = []
     if not (isinstance(schema.get("k"), int) and schema["k"] >= 1):
         problems.append("'k' is not a positive integer")
     if not isinstance(schema.get("feature_groups"), list):
         problems.append("'feature_groups' is not a list")
-    if not (isinstance(post, dict) and isinstance(post.get("threshold"), (int, float))
-            and post.get("symmetrise") in ("mean", "max", "none")
-            and isinstance(post.get("max_matches"), int) and post["max_matches"] >= 1):
-        problems.append("'postprocess' lacks a numeric threshold, symmetrise or max_matches")
     specs = schema.get("embedders")
     if not (isinstance(specs, list) and specs and all(
             isinstance(e, dict) and isinstance(e.get("name"), str)
@@ -312,6 +410,30 @@ def _check_pipeline_settings(schema: dict, model_dir: Path) -> None:
         except (TypeError, ValueError) as exc:
             raise InputError(f"embedder {spec['name']!r} cannot be built from its config ({exc})",
                              file=where) from None
+
+
+def _postprocess_steps(names: str) -> list[str]:
+    from postprocess import POSTPROCESS_STEPS
+
+    steps = [n.strip() for n in names.split(",") if n.strip()]
+    if "threshold" not in steps:
+        steps.insert(0, "threshold")
+    unknown = [n for n in steps if n not in POSTPROCESS_STEPS]
+    if unknown:
+        raise InputError(f"--postprocess names unknown steps {unknown} "
+                         f"(known: {', '.join(POSTPROCESS_STEPS)})")
+    # The steps always run in their fixed order, whatever order they are named in.
+    return [n for n in POSTPROCESS_STEPS if n in steps]
+
+
+def _saved_postprocessor(schema: dict, model_dir: Path):
+    from postprocess import PostProcessor
+
+    try:
+        return PostProcessor.from_params(schema["postprocess"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"unreadable 'postprocess' parameters ({exc!r}); retrain",
+                         file=str(model_dir / "schema.json")) from None
 
 
 def _check_schema(built: list[str], expected: list[str], model_dir: Path) -> None:
@@ -346,6 +468,18 @@ def load_submission(path: str) -> pl.DataFrame:
                          file=path) from None
 
 
+def run_report(args):
+    from common.report import build_report
+
+    if args.images and not Path(args.images).is_dir():
+        raise InputError("not a folder", file=args.images)
+    result = build_report(args.work, args.out, args.images, cards=args.cards, seed=args.seed)
+    summary(f"report: {result.postings:,} postings, {result.pairs:,} pairs, F1 {result.f1:.4f}, "
+            f"{result.cards} gallery cards ({result.thumbnails} thumbnails), "
+            f"{result.bytes / 1e6:.1f} MB, {result.seconds['total']:.1f} s → {result.path}")
+    return result
+
+
 def run_demo(args) -> dict:
     from common.demo import generate_catalog
 
@@ -356,11 +490,13 @@ def run_demo(args) -> dict:
     generate_catalog(n_products=max(args.products // 3, 20), seed=1, id_prefix="test") \
         .write_csv(test_path)
     stderr.print(f"generated catalogs (not real data): {train_path}, {test_path}")
-    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k)
+    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k, blend_depth=0,
+                  blend_iterations=1, blend_power=1.0)
     run_candidates(argparse.Namespace(postings=str(train_path), work=str(root / "work"), **common))
     run_train_ranker(argparse.Namespace(work=str(root / "work"), backend="lightgbm", folds=5,
                                         seed=42, negative_rate=1.0, symmetrise="mean",
-                                        groups=None, weight_by_group_size=False))
+                                        groups=None, weight_by_group_size=False,
+                                        postprocess=DEFAULT_POSTPROCESS))
     submission_path = root / "submission.csv"
     run_submit(argparse.Namespace(postings=str(test_path), images=None, model=str(root / "work"),
                                   out=str(submission_path), work=None))
@@ -384,6 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedders", default=DEFAULT_EMBEDDERS,
                    help=f"comma-separated embedder names (default {DEFAULT_EMBEDDERS})")
     p.add_argument("--k", type=int, default=50, help="neighbours per posting per embedder")
+    p.add_argument("--blend-depth", type=int, default=0,
+                   help="neighbour blending before the search: mix each vector with its DEPTH "
+                        "nearest neighbours' (0, the default: off)")
+    p.add_argument("--blend-iterations", type=int, default=1,
+                   help="repeat the blending on the blended vectors (INB)")
+    p.add_argument("--blend-power", type=float, default=1.0,
+                   help="neighbour weight = similarity ** POWER (own vector: 1)")
     p.set_defaults(run=run_candidates)
 
     p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
@@ -397,7 +540,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", help="comma-separated feature groups (default: all)")
     p.add_argument("--weight-by-group-size", action="store_true",
                    help="weight pairs by 1/|true group| so every posting counts about equally")
+    p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
+                   help="post-processing steps to tune on the out-of-fold scores and apply, "
+                        f"always in the order {DEFAULT_POSTPROCESS} (default: all; 'threshold' "
+                        "alone is the plain cut)")
     p.set_defaults(run=run_train_ranker)
+
+    p = sub.add_parser("train-embedder", help="ArcFace-train a text or image embedder")
+    p.add_argument("--modality", choices=["text", "image"], required=True)
+    p.add_argument("--postings", required=True, help="labelled postings CSV or parquet")
+    p.add_argument("--images", help="image folder (image modality)")
+    p.add_argument("--out", required=True, help="folder for checkpoints and out-of-fold vectors")
+    p.add_argument("--oof", action="store_true",
+                   help="protocol P2: train per fold, write out-of-fold vectors to OUT/oof")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--max-steps", type=int, help="stop each training after this many steps")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (AdamW)")
+    p.add_argument("--head-lr", type=float, default=3e-3)
+    p.add_argument("--scale", type=float, default=30.0, help="ArcFace scale s")
+    p.add_argument("--margin", type=float, default=0.5, help="ArcFace margin m (radians)")
+    p.add_argument("--easy-margin", action="store_true")
+    p.add_argument("--sam", action="store_true", help="sharpness-aware minimisation")
+    p.add_argument("--device", default="auto", help="auto (CUDA where present), cpu, cuda")
+    p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
+    p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default="float16")
+    p.add_argument("--model-path", help="text: a local sentence-transformers folder "
+                                        "(default: the offline MiniLM)")
+    p.add_argument("--max-seq-length", type=int, default=32)
+    p.add_argument("--freeze-layers", type=int, default=4,
+                   help="text: lowest transformer layers kept frozen (cached once)")
+    p.add_argument("--backbone", default="tf_efficientnet_lite0", help="image: timm name")
+    p.add_argument("--checkpoint", help="image: starting weights (safetensors or .pth)")
+    p.add_argument("--pooling", choices=["avg", "gem"], default="gem")
+    p.add_argument("--image-size", type=int, help="image: input size (default: backbone's)")
+    p.set_defaults(run=run_train_embedder)
 
     p = sub.add_parser("ablate", help="out-of-fold F1 without each feature group and with each alone")
     p.add_argument("--work", required=True, help="work directory after `train-ranker`")
@@ -406,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--negative-rate", type=float, default=0.25)
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
+    p.add_argument("--groups", help="comma-separated groups to ablate (default: every group)")
     p.set_defaults(run=run_ablate)
 
     p = sub.add_parser("submit", help="match a new catalog with a trained model")
@@ -413,13 +593,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images")
     p.add_argument("--model", required=True, help="model folder (or the work dir holding it)")
     p.add_argument("--out", required=True, help="submission CSV to write")
-    p.add_argument("--work", help="keep embeddings and candidates here (cache across runs)")
+    p.add_argument("--work", help="keep embeddings here (cache across runs) and write submit.json "
+                   "(seconds per stage)")
     p.set_defaults(run=run_submit)
 
     p = sub.add_parser("evaluate", help="score a submission against labelled postings")
     p.add_argument("--postings", required=True)
     p.add_argument("--submission", required=True)
     p.set_defaults(run=run_evaluate)
+
+    p = sub.add_parser("report", help="write an HTML run report with plots and match galleries")
+    p.add_argument("--work", required=True, help="work directory written by `train-ranker`")
+    p.add_argument("--out", help="HTML file to write (default WORK/report.html)")
+    p.add_argument("--images", help="folder of the postings' images, for gallery thumbnails "
+                                    "(default: the folder given to `candidates`)")
+    p.add_argument("--cards", type=int, default=30,
+                   help="postings in the galleries: a third worst false positives, a third "
+                        "worst false negatives, the rest sampled (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled gallery postings")
+    p.set_defaults(run=run_report)
 
     p = sub.add_parser("demo", help="run everything on a generated catalog and print its F1")
     p.add_argument("--work", default="runs/demo")
@@ -443,9 +635,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for name, smallest in (("k", 1), ("folds", 2), ("products", 20)):
+    for name, smallest in (("k", 1), ("folds", 2), ("products", 20), ("cards", 0),
+                           ("blend_iterations", 1)):
         if getattr(args, name, smallest) < smallest:
-            stderr.print(f"[red]error:[/red] --{name} must be at least {smallest}")
+            stderr.print(f"[red]error:[/red] --{name.replace('_', '-')} must be at least {smallest}")
             return 2
     if not 0 < getattr(args, "negative_rate", 1.0) <= 1:
         stderr.print("[red]error:[/red] --negative-rate must be in (0, 1]")

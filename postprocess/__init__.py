@@ -1,11 +1,27 @@
-"""Post-processing: pair scores to match sets (threshold, symmetrisation, the 50-match cap) and
-the submission table.
+"""Post-processing: pair scores to match sets, and the submission table.
 
-Public API: :class:`ThresholdMatcher`, :func:`symmetrise`, :func:`rank_within_query`,
-:func:`to_submission`, :data:`MAX_MATCHES`.
+The pipeline symmetrises p(i, j) and p(j, i), then runs its switched-on steps in a fixed order
+(threshold, neighbour blending of the scores, chisel, Min2, prune weak one-way edges, graph
+merge) and caps each posting at 50
+matches, self first. Neighbour blending of the embeddings happens before the candidate search, in
+``candidates.blend_neighbours``.
+
+Public API: :class:`PostProcessor` (fit on out-of-fold scores, parameters as plain data),
+:data:`POSTPROCESS_STEPS`, the steps :class:`ThresholdCut`, :class:`Chisel`, :class:`Min2`,
+:class:`PruneOneWay`, :class:`GraphMerge`, :class:`ScoreBlend`; :class:`ThresholdMatcher` (threshold only),
+:func:`symmetrise`, :func:`rank_within_query`, :func:`to_submission`, :data:`MAX_MATCHES`.
 """
+from .chisel import Chisel
+from .cut import ThresholdCut
+from .graph import GraphMerge, PruneOneWay
+from .min2 import Min2
 from .pairs import MAX_MATCHES, rank_within_query, symmetrise
+from .pipeline import DEFAULT_STEPS as POSTPROCESS_STEPS
+from .pipeline import PostProcessor
+from .score_blend import ScoreBlend
 from .submission import to_submission
 from .threshold import ThresholdMatcher
 
-__all__ = ["MAX_MATCHES", "ThresholdMatcher", "rank_within_query", "symmetrise", "to_submission"]
+__all__ = ["MAX_MATCHES", "POSTPROCESS_STEPS", "Chisel", "GraphMerge", "Min2", "PostProcessor",
+           "PruneOneWay", "ScoreBlend", "ThresholdCut", "ThresholdMatcher", "rank_within_query", "symmetrise",
+           "to_submission"]

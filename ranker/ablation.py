@@ -14,11 +14,13 @@ from .cv import out_of_fold_scores
 def ablate_groups(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
                   labels: np.ndarray, names: list[str], groups: dict[str, str],
                   make_ranker: Callable, evaluate: Callable[[np.ndarray], dict], n_folds: int = 5,
-                  seed: int = 42, negative_rate: float = 1.0) -> list[dict]:
+                  seed: int = 42, negative_rate: float = 1.0,
+                  only: list[str] | None = None) -> list[dict]:
     """Rows ``{variant, group, features, f1, precision, recall, delta_f1, seconds}``.
 
     ``evaluate`` turns out-of-fold scores into ``{"f1", "precision", "recall"}`` (the caller's
-    post-processing); ``delta_f1`` is relative to the run with every group.
+    post-processing); ``delta_f1`` is relative to the run with every group. ``only`` limits the
+    ablated groups (default: every group).
     """
     def run(variant: str, group: str, keep: list[str]) -> dict:
         start = time.perf_counter()
@@ -32,8 +34,11 @@ def ablate_groups(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
         return row
 
     every = sorted(set(groups.values()), key=list(groups.values()).index)
+    unknown = sorted(set(only or ()) - set(every))
+    if unknown:
+        raise ValueError(f"no features of groups {unknown}; groups: {every}")
     rows = [run("all", "all", names)]
-    for group in every:
+    for group in [g for g in every if only is None or g in only]:
         without = [n for n in names if groups[n] != group]
         if without:
             rows.append(run("without", group, without))

@@ -102,8 +102,8 @@ class XGBoostBackend:
         return self.booster.predict(xgb.DMatrix(X), pred_contribs=True)
 
     def save(self, path: Path) -> None:
-        # Explicitly JSON: save_model picks the format from the file name, and the atomic
-        # writer's temporary name ends in ".tmp", which would give binary UBJSON.
+        # JSON whatever the file name: save_model picks the format from the extension, and the
+        # atomic write hands it a temporary ".tmp" name.
         Path(path).write_bytes(bytes(self.booster.save_raw(raw_format="json")))
 
     def load(self, path: Path) -> None:

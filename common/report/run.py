@@ -1,0 +1,163 @@
+"""Read a finished run from its work directory and re-apply its post-processing to the
+out-of-fold scores: the match sets and per-posting figures every part of the report shows."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..atomic import read_json
+from ..errors import InputError
+from ..metric import per_posting_scores
+from ..postings import has_labels, label_codes
+from ..workdir import WorkDir
+
+# (label, smallest, largest) true group sizes; None: no upper bound. "1" appears only on
+# catalogs that have singleton groups (Shopee train has none).
+SIZE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("1", 1, 1), ("2", 2, 2), ("3–5", 3, 5), ("6–10", 6, 10), ("> 10", 11, None))
+
+
+@dataclass
+class Run:
+    """Everything the report reads from a work directory; arrays are indexed like the postings
+    (``labels``) or like the out-of-fold pairs (``i``, ``j``, ``p``)."""
+
+    work: WorkDir
+    postings: pl.DataFrame
+    candidates: dict
+    features: dict
+    metrics: dict
+    schema: dict
+    importance: pl.DataFrame
+    ablation: object | None
+    ablation_png: bytes | None
+    i: np.ndarray
+    j: np.ndarray
+    p: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.postings.height
+
+
+@dataclass
+class Matches:
+    """The saved post-processing applied to the out-of-fold scores."""
+
+    score: np.ndarray       # per pair: the (symmetrised) score the threshold is applied to
+    keep: np.ndarray        # per pair: kept as a match
+    same: np.ndarray        # per pair: a true match
+    true_size: np.ndarray   # per posting: |T|, self included
+    pred_size: np.ndarray   # per posting: |P|, self included
+    f1: np.ndarray          # per posting
+    precision: np.ndarray
+    recall: np.ndarray
+    threshold: float
+    symmetrise: str
+    max_matches: int
+
+
+def load_run(root: str | Path) -> Run:
+    """Read the artifacts of ``candidates`` and ``train-ranker``; a missing one is an
+    :class:`InputError` naming the command that writes it."""
+    work = WorkDir(root)
+    if not work.root.is_dir():
+        raise InputError("not a folder", file=str(work.root))
+    candidates = read_json(work.require(work.candidates_report, "candidates"))
+    postings = pl.read_parquet(work.require(work.postings, "candidates"))
+    if not has_labels(postings):
+        raise InputError("the postings have no label_group column; the report needs labels",
+                         file=str(work.postings), column="label_group")
+    metrics = _read_json(work.require(work.metrics, "train-ranker"))
+    features = _read_json(work.require(work.features_report, "train-ranker"))
+    schema = _read_json(work.require(work.model / "schema.json", "train-ranker"))
+    work.require(work.features, "train-ranker")
+    importance = pl.read_csv(work.require(work.model / "importance.csv", "train-ranker"),
+                             schema_overrides={"feature": pl.String, "group": pl.String,
+                                               "gain": pl.Float64})
+    oof = pl.read_parquet(work.require(work.oof_scores, "train-ranker"))
+    for column in ("i", "j", "p"):
+        if column not in oof.columns:
+            raise InputError("required column is missing", file=str(work.oof_scores),
+                             column=column)
+    if oof.height != features.get("pairs", oof.height):
+        raise InputError(f"{oof.height:,} scored pairs but features.json counts "
+                         f"{features['pairs']:,}; rerun train-ranker", file=str(work.oof_scores))
+    i = oof["i"].to_numpy().astype(np.int64)
+    j = oof["j"].to_numpy().astype(np.int64)
+    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= postings.height):
+        raise InputError(f"pair indices outside the {postings.height:,} postings; the work "
+                         f"directory mixes runs", file=str(work.oof_scores))
+    ablation_json = work.root / "ablation.json"
+    ablation_png = work.root / "ablation.png"
+    return Run(work=work, postings=postings, candidates=candidates, features=features,
+               metrics=metrics, schema=schema, importance=importance,
+               ablation=_read_json(ablation_json) if ablation_json.is_file() else None,
+               ablation_png=ablation_png.read_bytes() if ablation_png.is_file() else None,
+               i=i, j=j, p=oof["p"].to_numpy().astype(np.float32),
+               labels=label_codes(postings))
+
+
+def _read_json(path: Path):
+    try:
+        return read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc})", file=str(path)) from None
+
+
+def apply_postprocess(run: Run) -> Matches:
+    """Match sets from the saved threshold and symmetrisation (schema.json, else metrics.json)."""
+    from postprocess import MAX_MATCHES, ThresholdMatcher, symmetrise
+
+    params = run.schema.get("postprocess") or {}
+    threshold = params.get("threshold", run.metrics.get("threshold"))
+    if threshold is None:
+        raise InputError("no threshold in schema.json or metrics.json; rerun train-ranker",
+                         file=str(run.work.metrics))
+    how = params.get("symmetrise", "mean")
+    score = symmetrise(run.i, run.j, run.p, run.n, how)
+    # the scores are symmetrised once, here, and shown as such; the matcher then only thresholds
+    # and caps them, exactly as its own symmetrising predict would
+    matcher = ThresholdMatcher(symmetrise="none",
+                               max_matches=params.get("max_matches", MAX_MATCHES))
+    matcher.threshold_ = float(threshold)
+    # only pairs above the threshold can be kept, and the cap ranks them ahead of every other
+    # pair of their query, so the matcher sees those alone (a few % of the pairs) to the same effect
+    above = np.flatnonzero(score > matcher.threshold_)
+    keep = np.zeros(len(score), dtype=bool)
+    keep[above] = matcher.predict(run.i[above], run.j[above], score[above], run.n)
+    same = run.labels[run.i] == run.labels[run.j]
+    f1, precision, recall = per_posting_scores(run.i[keep], run.j[keep], run.labels)
+    true_size = np.bincount(run.labels)[run.labels]
+    pred_size = 1 + np.bincount(run.i[keep], minlength=run.n)
+    return Matches(score=np.asarray(score, np.float32), keep=keep, same=same,
+                   true_size=true_size, pred_size=pred_size, f1=f1, precision=precision,
+                   recall=recall, threshold=matcher.threshold_, symmetrise=how,
+                   max_matches=matcher.max_matches)
+
+
+def scores_by_group_size(matches: Matches) -> list[dict]:
+    """Mean F1, precision, recall overall and per bucket of true group size."""
+    rows = [_bucket_row("all", np.ones(len(matches.f1), bool), matches)]
+    for label, low, high in SIZE_BUCKETS:
+        inside = (matches.true_size >= low) & (
+            matches.true_size <= (high if high is not None else np.iinfo(np.int64).max))
+        if inside.any() or label != "1":
+            rows.append(_bucket_row(label, inside, matches))
+    return rows
+
+
+def _bucket_row(label: str, inside: np.ndarray, matches: Matches) -> dict:
+    count = int(inside.sum())
+
+    def mean(values: np.ndarray) -> float | None:
+        return float(values[inside].mean()) if count else None
+
+    return {"size": label, "postings": count, "f1": mean(matches.f1),
+            "precision": mean(matches.precision), "recall": mean(matches.recall),
+            "mean_predicted_size": mean(matches.pred_size.astype(np.float64))}

@@ -1,0 +1,87 @@
+"""Group-aware k-fold ArcFace training: out-of-fold embeddings for protocol P2.
+
+Postings are dealt into the same label-grouped folds as protocol P1 (``common.folds``, same
+seed). For each fold f a fresh encoder is trained on the other folds and embeds only fold f,
+so every posting's vector comes from a model that never saw its label group. The stacked
+out-of-fold matrix is written as a ``precomputed`` embedding; a final model trained on every
+posting is what embeds new catalogs at submit time.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from common.atomic import save_npy, write_json
+from common.folds import group_folds
+
+from .train import ArcFaceSettings, embed_items, save_checkpoint, train_arcface
+
+
+def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
+                settings: ArcFaceSettings, out: Path, n_folds: int = 5,
+                out_of_fold: bool = True, postings_fingerprint: str = "", seed: int = 42,
+                max_steps: int | None = None) -> dict:
+    """Train per fold (when ``out_of_fold``) and on everything; returns the report it writes.
+
+    Writes ``out/fold_<f>/`` checkpoints, ``out/oof/`` (vectors.npy, missing.npy,
+    manifest.json) and ``out/final/``.
+    """
+    from common.console import summary
+
+    out = Path(out)
+    labels = np.asarray(labels)
+    report = {"folds": n_folds if out_of_fold else 0, "seed": seed, "fold_seconds": []}
+    if out_of_fold:
+        fold = group_folds(labels, n_folds, seed)
+        vectors = None
+        for f in range(n_folds):
+            start = time.perf_counter()
+            train_rows, held_rows = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+            _, codes = np.unique(labels[train_rows], return_inverse=True)
+            encoder = make_encoder()
+            result = train_arcface(encoder, _take(items, train_rows), codes, settings, max_steps)
+            save_checkpoint(out / f"fold_{f}", encoder, result, settings,
+                            {"fold": f, "trained_postings": len(train_rows)})
+            held = embed_items(encoder, _take(items, held_rows), description=f"fold {f} oof")
+            if vectors is None:
+                vectors = np.zeros((len(labels), held.shape[1]), np.float32)
+            vectors[held_rows] = held
+            report["fold_seconds"].append(round(time.perf_counter() - start, 2))
+            summary(f"train-embedder: fold {f + 1}/{n_folds} trained on {len(train_rows):,} "
+                    f"postings, loss {np.mean(result.losses[:5]):.3f} → "
+                    f"{np.mean(result.losses[-5:]):.3f}")
+        (out / "oof").mkdir(parents=True, exist_ok=True)
+        (out / "oof" / "manifest.json").unlink(missing_ok=True)
+        save_npy(out / "oof" / "vectors.npy", vectors)
+        save_npy(out / "oof" / "missing.npy", np.zeros(len(labels), dtype=bool))
+        write_json(out / "oof" / "manifest.json", {
+            "postings_fingerprint": postings_fingerprint, "rows": len(labels),
+            "dims": int(vectors.shape[1]), "folds": n_folds, "seed": seed,
+            "fold_of_row": fold.tolist()})
+    _, codes = np.unique(labels, return_inverse=True)
+    encoder = make_encoder()
+    result = train_arcface(encoder, items, codes, settings, max_steps)
+    record = save_checkpoint(out / "final", encoder, result, settings,
+                             {"trained_postings": len(labels)})
+    report.update({"final": str(out / "final"), "embedder": record["embedder"],
+                   "device": result.device, "amp": result.amp,
+                   "samples_per_second": round(result.samples_per_second, 2),
+                   "final_loss_first": round(float(np.mean(result.losses[:5])), 5),
+                   "final_loss_last": round(float(np.mean(result.losses[-5:])), 5),
+                   "final_seconds": round(result.seconds, 2)})
+    write_json(out / "train_embedder.json", report)
+    return report
+
+
+def _take(items, rows: np.ndarray):
+    if isinstance(items, np.ndarray):
+        return items[rows]
+    return [items[r] for r in rows]
+
+
+def read_manifest(folder: Path) -> dict:
+    return json.loads((Path(folder) / "manifest.json").read_text())
