@@ -20,27 +20,37 @@ SCORE_FLOOR = 0.05
 
 
 def neighbour_scores(state: MatchState, depth: int) -> np.ndarray:
-    """For each pair (i, j): the mean, weighted by p(i, k), of p(k, j) over k ∈ {i} ∪ i's ``depth``
-    best-scored candidates (p(k, k) = 1), then symmetrised. Pairs sorted by (i, j) and closed
-    under symmetry, as candidates are."""
+    """For each pair (i, j): the mean, weighted by p(i, k), of p(k, j) over those k ∈ {i} ∪ i's
+    ``depth`` best-scored candidates that have j among their candidates (p(k, k) = 1), then
+    symmetrised. A k whose list does not reach j has no opinion of j: counting it as a 0 would
+    sink every pair of a product posted more often than the candidate lists are long. Pairs
+    sorted by (i, j) and closed under symmetry, as candidates are."""
     n = state.n
     eye = sp.identity(n, dtype=np.float32, format="csr")
     top = (state.rank < depth) & (state.score > SCORE_FLOOR)
     weights = sp.csr_matrix((state.score[top], (state.i[top], state.j[top])), shape=(n, n)) + eye
-    row_sums = np.asarray(weights.sum(axis=1)).ravel()
-    weights = sp.diags((1.0 / row_sums).astype(np.float32)) @ weights
     strong = state.score > SCORE_FLOOR
     scores = sp.csr_matrix((state.score[strong], (state.i[strong], state.j[strong])),
                            shape=(n, n)) + eye
-    product = (weights @ scores).tocsr()
-    product.sort_indices()
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(product.indptr))
-    keys = rows * n + product.indices
+    listed = sp.csr_matrix((np.ones(len(state.i), np.float32), (state.i, state.j)),
+                           shape=(n, n)) + eye
     wanted = state.i * n + state.j
-    position = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
-    found = keys[position] == wanted if len(keys) else np.zeros(len(wanted), dtype=bool)
-    opinion = np.where(found, product.data[position] if len(keys) else 0, 0).astype(np.float32)
-    return symmetrise(state.i, state.j, opinion, n, "mean")
+    total = _values_at(weights @ scores, wanted, n)
+    coverage = _values_at(weights @ listed, wanted, n)
+    opinion = np.where(coverage > 0, total / np.maximum(coverage, 1e-12), state.score)
+    return symmetrise(state.i, state.j, opinion.astype(np.float32), n, "mean")
+
+
+def _values_at(matrix: sp.spmatrix, wanted: np.ndarray, n: int) -> np.ndarray:
+    """Entries of a sparse n × n matrix at the flat keys ``wanted`` (0 where absent)."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(matrix.indptr))
+    keys = rows * n + matrix.indices
+    if not len(keys):
+        return np.zeros(len(wanted), dtype=np.float32)
+    position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[position] == wanted, matrix.data[position], 0).astype(np.float32)
 
 
 class ScoreBlend:
