@@ -183,8 +183,18 @@ def test_neighbour_scores_lift_a_match_that_the_neighbours_agree_on():
     at = {(int(a), int(b)): float(v) for a, b, v in zip(state.i, state.j, opinion)}
     assert at[(0, 2)] > 0.2 + 0.2
     assert at[(2, 3)] < at[(0, 2)]  # only 3 itself vouches for the 2-3 pair
-    blended = ScoreBlend(depth=1, weight=0.5, threshold=0.33).apply(state)
+    blended = ScoreBlend(depth=1, weight=0.5, threshold=0.35).apply(state)
     assert (0, 2) in kept_set(blended) and (2, 3) not in kept_set(blended)
+
+
+def test_a_neighbour_whose_list_misses_j_has_no_opinion_of_j():
+    # One product of four postings, but the candidate lists are truncated: 0-3 is a candidate,
+    # 1-3 is not. 0's best neighbour 1 cannot judge 3, so it must not drag p(0, 3) down.
+    state = MatchState.from_pairs(*symmetric_pairs(4, {(0, 1): 0.95, (0, 3): 0.8, (1, 2): 0.9,
+                                                       (2, 3): 0.9, (0, 2): 0.9}), 4)
+    opinion = neighbour_scores(state, depth=1)
+    at = {(int(a), int(b)): float(v) for a, b, v in zip(state.i, state.j, opinion)}
+    assert at[(0, 3)] > 0.8
 
 
 def test_score_blend_fit_is_no_worse_than_the_plain_cut():
