@@ -71,14 +71,14 @@ def test_report_shows_the_run(generated_run, tmp_path):
 def test_group_size_rows_add_up_to_the_overall_figures(generated_run):
     from common.report.run import apply_postprocess, load_run, scores_by_group_size
 
-    from postprocess import ThresholdMatcher
+    from postprocess import PostProcessor
 
     run = load_run(generated_run)
     matches = apply_postprocess(run)
-    saved = run.schema["postprocess"]
-    matcher = ThresholdMatcher(symmetrise=saved["symmetrise"], max_matches=saved["max_matches"])
-    matcher.threshold_ = saved["threshold"]
-    assert np.array_equal(matches.keep, matcher.predict(run.i, run.j, run.p, run.n))
+    kept_i, kept_j, _ = PostProcessor.from_params(run.schema["postprocess"]).predict(
+        run.i, run.j, run.p, run.n)
+    assert sorted(zip(run.i[matches.keep], run.j[matches.keep])) == sorted(zip(kept_i, kept_j))
+    assert matches.f1.mean() == pytest.approx(run.metrics["f1"], abs=1e-6)
     rows = scores_by_group_size(matches)
     overall, buckets = rows[0], [r for r in rows[1:] if r["postings"]]
     assert sum(r["postings"] for r in buckets) == overall["postings"] == run.n

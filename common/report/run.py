@@ -111,34 +111,32 @@ def _read_json(path: Path):
 
 
 def apply_postprocess(run: Run) -> Matches:
-    """Match sets from the saved threshold and symmetrisation (schema.json, else metrics.json)."""
-    from postprocess import MAX_MATCHES, ThresholdMatcher, symmetrise
+    """Match sets from the saved post-processing pipeline (schema.json), as `submit` applies it."""
+    from postprocess import PostProcessor, symmetrise
 
-    params = run.schema.get("postprocess") or {}
-    threshold = params.get("threshold", run.metrics.get("threshold"))
-    if threshold is None:
-        raise InputError("no threshold in schema.json or metrics.json; rerun train-ranker",
-                         file=str(run.work.metrics))
-    how = params.get("symmetrise", "mean")
+    params = run.schema.get("postprocess")
+    try:
+        processor = PostProcessor.from_params(params)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"unreadable 'postprocess' parameters ({exc!r}); rerun train-ranker",
+                         file=str(run.work.model / "schema.json")) from None
+    steps = params.get("steps") or [{"step": "threshold", "threshold": params["threshold"]}]
+    threshold = float(steps[0]["threshold"])
+    how = processor.symmetrise
+    # shown scores: the symmetrised ranker scores that the first cut is applied to
     score = symmetrise(run.i, run.j, run.p, run.n, how)
-    # the scores are symmetrised once, here, and shown as such; the matcher then only thresholds
-    # and caps them, exactly as its own symmetrising predict would
-    matcher = ThresholdMatcher(symmetrise="none",
-                               max_matches=params.get("max_matches", MAX_MATCHES))
-    matcher.threshold_ = float(threshold)
-    # only pairs above the threshold can be kept, and the cap ranks them ahead of every other
-    # pair of their query, so the matcher sees those alone (a few % of the pairs) to the same effect
-    above = np.flatnonzero(score > matcher.threshold_)
-    keep = np.zeros(len(score), dtype=bool)
-    keep[above] = matcher.predict(run.i[above], run.j[above], score[above], run.n)
+    kept_i, kept_j, _ = processor.predict(run.i, run.j, run.p, run.n)
+    keys = run.i.astype(np.int64) * run.n + run.j
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[np.searchsorted(keys, kept_i.astype(np.int64) * run.n + kept_j)] = True
     same = run.labels[run.i] == run.labels[run.j]
     f1, precision, recall = per_posting_scores(run.i[keep], run.j[keep], run.labels)
     true_size = np.bincount(run.labels)[run.labels]
     pred_size = 1 + np.bincount(run.i[keep], minlength=run.n)
     return Matches(score=np.asarray(score, np.float32), keep=keep, same=same,
                    true_size=true_size, pred_size=pred_size, f1=f1, precision=precision,
-                   recall=recall, threshold=matcher.threshold_, symmetrise=how,
-                   max_matches=matcher.max_matches)
+                   recall=recall, threshold=threshold, symmetrise=how,
+                   max_matches=processor.max_matches)
 
 
 def scores_by_group_size(matches: Matches) -> list[dict]:
