@@ -9,6 +9,8 @@ from dataclasses import replace
 import numpy as np
 import scipy.sparse as sp
 
+from embedders import l2_normalise_rows
+
 from .search import top_k
 
 
@@ -29,18 +31,8 @@ def blend_neighbours(embedding, depth: int = 3, iterations: int = 1, power: floa
         weights = np.concatenate([np.ones(n, np.float32),
                                   np.maximum(sims[valid], 0).astype(np.float32) ** power])
         mixing = sp.csr_matrix((weights, (rows, cols)), shape=(n, n), dtype=np.float32)
-        vectors = _normalise_rows(mixing @ vectors)
+        vectors = l2_normalise_rows(mixing @ vectors)
     manifest = {**embedding.manifest,
                 "blend": {"depth": depth, "iterations": iterations, "power": power}}
     return replace(embedding, vectors=vectors, manifest=manifest)
 
-
-def _normalise_rows(vectors):
-    if sp.issparse(vectors):
-        vectors = sp.csr_matrix(vectors, dtype=np.float32)
-        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
-        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ vectors, dtype=np.float32)
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
