@@ -126,13 +126,17 @@ def apply_postprocess(run: Run) -> Matches:
     # shown scores: the symmetrised ranker scores that the first cut is applied to
     score = symmetrise(run.i, run.j, run.p, run.n, how)
     kept_i, kept_j, _ = processor.predict(run.i, run.j, run.p, run.n)
+    # The graph merge can add pairs that were never candidates: the figures count every
+    # predicted pair; the per-pair views (galleries, plots) mark the candidate pairs kept.
     keys = run.i.astype(np.int64) * run.n + run.j
+    kept_keys = kept_i.astype(np.int64) * run.n + kept_j
+    position = np.minimum(np.searchsorted(keys, kept_keys), len(keys) - 1)
     keep = np.zeros(len(keys), dtype=bool)
-    keep[np.searchsorted(keys, kept_i.astype(np.int64) * run.n + kept_j)] = True
+    keep[position[keys[position] == kept_keys]] = True
     same = run.labels[run.i] == run.labels[run.j]
-    f1, precision, recall = per_posting_scores(run.i[keep], run.j[keep], run.labels)
+    f1, precision, recall = per_posting_scores(kept_i, kept_j, run.labels)
     true_size = np.bincount(run.labels)[run.labels]
-    pred_size = 1 + np.bincount(run.i[keep], minlength=run.n)
+    pred_size = 1 + np.bincount(kept_i, minlength=run.n)
     return Matches(score=np.asarray(score, np.float32), keep=keep, same=same,
                    true_size=true_size, pred_size=pred_size, f1=f1, precision=precision,
                    recall=recall, threshold=threshold, symmetrise=how,
