@@ -297,7 +297,7 @@ def run_train_embedder(args) -> dict:
 
 def run_ablate(args) -> list[dict]:
     from features import FeatureTable
-    from postprocess import ThresholdMatcher
+    from postprocess import PostProcessor
     from ranker import ablate_groups, ablation_chart, ablation_markdown
 
     timer = Timer()
@@ -309,7 +309,10 @@ def run_ablate(args) -> list[dict]:
     labels, i, j, y = _training_pairs(features, postings)
 
     def evaluate(scores: np.ndarray) -> dict:
-        return ThresholdMatcher(symmetrise=args.symmetrise).fit(i, j, scores, labels).score_
+        # The same threshold step (and 50-match cap) that train-ranker tunes first.
+        final = PostProcessor(steps=["threshold"], symmetrise=args.symmetrise) \
+            .fit(i, j, scores, labels).report_[-1]
+        return {key: final[key] for key in ("f1", "precision", "recall")}
 
     with timer.step("ablation"):
         rows = ablate_groups(features.matrix(), y, i, j, labels, features.names, groups,

@@ -8,7 +8,7 @@ matches, self first. Neighbour blending of the embeddings happens before the can
 
 Public API: :class:`PostProcessor` (fit on out-of-fold scores, parameters as plain data),
 :data:`POSTPROCESS_STEPS`, the steps :class:`ThresholdCut`, :class:`Chisel`, :class:`Min2`,
-:class:`PruneOneWay`, :class:`GraphMerge`, :class:`ScoreBlend`; :class:`ThresholdMatcher` (threshold only),
+:class:`PruneOneWay`, :class:`GraphMerge`, :class:`ScoreBlend`,
 :func:`symmetrise`, :func:`rank_within_query`, :func:`to_submission`, :data:`MAX_MATCHES`.
 """
 from .chisel import Chisel
@@ -20,8 +20,7 @@ from .pipeline import DEFAULT_STEPS as POSTPROCESS_STEPS
 from .pipeline import PostProcessor
 from .score_blend import ScoreBlend
 from .submission import to_submission
-from .threshold import ThresholdMatcher
 
 __all__ = ["MAX_MATCHES", "POSTPROCESS_STEPS", "Chisel", "GraphMerge", "Min2", "PostProcessor",
-           "PruneOneWay", "ScoreBlend", "ThresholdCut", "ThresholdMatcher", "rank_within_query", "symmetrise",
+           "PruneOneWay", "ScoreBlend", "ThresholdCut", "rank_within_query", "symmetrise",
            "to_submission"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from postprocess import (Chisel, GraphMerge, Min2, PostProcessor, PruneOneWay, ScoreBlend,
-                         ThresholdCut, ThresholdMatcher)
+                         ThresholdCut)
 from postprocess.score_blend import neighbour_scores
 from postprocess.state import MatchState, Truth
 
@@ -48,10 +48,14 @@ def catalog(seed=0, products=300):
     return i, j, p, labels
 
 
-def test_threshold_cut_matches_the_threshold_only_matcher():
+def test_threshold_cut_picks_the_metrics_best_threshold():
+    from common.metric import score_pairs
+
     i, j, p, labels = catalog()
     cut = ThresholdCut().fit(MatchState.from_pairs(i, j, p, len(labels)), Truth(labels))
-    assert cut.threshold == ThresholdMatcher(symmetrise="none").fit(i, j, p, labels).threshold_
+    grid = np.round(np.arange(0.02, 0.98, 0.01), 4)
+    f1 = [score_pairs(i[p > t], j[p > t], labels).f1 for t in grid]
+    assert cut.threshold == float(grid[int(np.argmax(f1))])
 
 
 def test_min2_gives_an_empty_posting_its_best_candidate_above_its_threshold():
