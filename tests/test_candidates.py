@@ -37,7 +37,13 @@ def test_sparse_top_k_matches_brute_force():
     vectors = l2_normalise_rows(matrix)
     index, sims = top_k(vectors, 7)
     ref_index, ref_sims = brute_top_k(vectors, 7)
-    np.testing.assert_allclose(sims, ref_sims, rtol=1e-5, atol=1e-6)
+    shares_a_term = ref_sims > 0
+    assert (~shares_a_term).any()  # the case below is exercised
+    np.testing.assert_allclose(sims[shares_a_term], ref_sims[shares_a_term], rtol=1e-5,
+                               atol=1e-6)
+    # Rows that share no term are not neighbours: those slots are empty.
+    assert (index[~shares_a_term] == -1).all() and np.isneginf(sims[~shares_a_term]).all()
+    assert (index[shares_a_term] >= 0).all()
 
 
 def test_missing_rows_have_no_neighbours_and_are_nobodys_neighbour():
@@ -80,3 +86,20 @@ def test_candidate_recall():
     labels = np.array([0, 0, 0, 1, 1])
     i, j = np.array([0, 1, 3]), np.array([1, 0, 4])  # 3 of the 8 true ordered pairs
     assert candidate_recall(i, j, labels) == 3 / 8
+
+
+def test_sparse_pair_similarity_matches_dense_in_any_pair_order():
+    rng = np.random.default_rng(5)
+    matrix = sp.random(200, 40, density=0.15, random_state=6, format="coo", dtype=np.float32)
+    # Duplicate (row, column) entries sum, as scipy's own products treat them.
+    doubled = sp.coo_matrix((np.concatenate([matrix.data, matrix.data[:50]]),
+                             (np.concatenate([matrix.row, matrix.row[:50]]),
+                              np.concatenate([matrix.col, matrix.col[:50]]))), shape=(200, 40))
+    dense = doubled.toarray()
+    i, j = rng.integers(0, 200, 5000), rng.integers(0, 200, 5000)  # unsorted, with repeats
+    expected = np.einsum("ij,ij->i", dense[i], dense[j])
+    np.testing.assert_allclose(pair_similarity(doubled.tocsr(), i, j), expected, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(pair_similarity(sp.csr_matrix(dense), np.sort(i), j),
+                               np.einsum("ij,ij->i", dense[np.sort(i)], dense[j]), rtol=1e-5,
+                               atol=1e-6)

@@ -18,6 +18,7 @@ import numpy as np
 from common.atomic import save_npy, write_json
 from common.folds import group_folds
 
+from .encoders import FrozenStates
 from .train import ArcFaceSettings, embed_items, save_checkpoint, train_arcface
 
 
@@ -35,6 +36,9 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
     out = Path(out)
     labels = np.asarray(labels)
     report = {"folds": n_folds if out_of_fold else 0, "seed": seed, "fold_seconds": []}
+    # Frozen lower layers are the same pretrained weights in every fold: run them once, not
+    # once per fold and again for the final model.
+    items = make_encoder().precompute_frozen(items)
     if out_of_fold:
         fold = group_folds(labels, n_folds, seed)
         vectors = None
@@ -78,7 +82,7 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
 
 
 def _take(items, rows: np.ndarray):
-    if isinstance(items, np.ndarray):
+    if isinstance(items, (np.ndarray, FrozenStates)):
         return items[rows]
     return [items[r] for r in rows]
 
