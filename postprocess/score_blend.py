@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
+import numba
 import numpy as np
-import scipy.sparse as sp
+
+from candidates import row_position
 
 from .cut import ThresholdCut
 from .pairs import rank_within_query, symmetrise
@@ -23,34 +25,48 @@ def neighbour_scores(state: MatchState, depth: int) -> np.ndarray:
     """For each pair (i, j): the mean, weighted by p(i, k), of p(k, j) over those k ∈ {i} ∪ i's
     ``depth`` best-scored candidates that have j among their candidates (p(k, k) = 1), then
     symmetrised. A k whose list does not reach j has no opinion of j: counting it as a 0 would
-    sink every pair of a product posted more often than the candidate lists are long. Pairs
-    sorted by (i, j) and closed under symmetry, as candidates are."""
+    sink every pair of a product posted more often than the candidate lists are long. Scores at
+    or below ``SCORE_FLOOR`` count as 0."""
     n = state.n
-    eye = sp.identity(n, dtype=np.float32, format="csr")
+    keys = state.i * n + state.j
+    order = np.argsort(keys, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(state.i, minlength=n))]).astype(np.int64)
     top = (state.rank < depth) & (state.score > SCORE_FLOOR)
-    weights = sp.csr_matrix((state.score[top], (state.i[top], state.j[top])), shape=(n, n)) + eye
-    strong = state.score > SCORE_FLOOR
-    scores = sp.csr_matrix((state.score[strong], (state.i[strong], state.j[strong])),
-                           shape=(n, n)) + eye
-    listed = sp.csr_matrix((np.ones(len(state.i), np.float32), (state.i, state.j)),
-                           shape=(n, n)) + eye
-    wanted = state.i * n + state.j
-    total = _values_at(weights @ scores, wanted, n)
-    coverage = _values_at(weights @ listed, wanted, n)
-    opinion = np.where(coverage > 0, total / np.maximum(coverage, 1e-12), state.score)
-    return symmetrise(state.i, state.j, opinion.astype(np.float32), n, "mean")
+    best = np.full((n, max(depth, 1)), -1, dtype=np.int64)
+    weight = np.zeros((n, max(depth, 1)), dtype=np.float32)
+    best[state.i[top], state.rank[top]] = state.j[top]
+    weight[state.i[top], state.rank[top]] = state.score[top]
+    opinion = _opinions(indptr, state.j[order], state.score[order], state.i, state.j,
+                        state.score, best, weight, np.float32(SCORE_FLOOR))
+    return symmetrise(state.i, state.j, opinion, n, "mean")
 
 
-def _values_at(matrix: sp.spmatrix, wanted: np.ndarray, n: int) -> np.ndarray:
-    """Entries of a sparse n × n matrix at the flat keys ``wanted`` (0 where absent)."""
-    matrix = matrix.tocsr()
-    matrix.sort_indices()
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(matrix.indptr))
-    keys = rows * n + matrix.indices
-    if not len(keys):
-        return np.zeros(len(wanted), dtype=np.float32)
-    position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    return np.where(keys[position] == wanted, matrix.data[position], 0).astype(np.float32)
+@numba.njit(parallel=True, cache=True)
+def _opinions(indptr, columns, scores, qi, qj, own, best, weight, floor):  # pragma: no cover
+    """The weighted mean of :func:`neighbour_scores` for every pair: k = i counts with weight 1;
+    each of i's best k (weight p(i, k)) looks j up by binary search in its own sorted list, and
+    k = j counts p(j, j) = 1."""
+    out = np.empty(len(qi), dtype=np.float32)
+    for p in numba.prange(len(qi)):
+        i, j = qi[p], qj[p]
+        total = own[p] if own[p] > floor else 0.0
+        coverage = 1.0
+        for t in range(best.shape[1]):
+            k = best[i, t]
+            if k < 0:
+                continue
+            w = weight[i, t]
+            if k == j:
+                total += w
+                coverage += w
+                continue
+            found = row_position(indptr, columns, k, j)
+            if found >= 0:
+                coverage += w
+                if scores[found] > floor:
+                    total += w * scores[found]
+        out[p] = total / coverage
+    return out
 
 
 class ScoreBlend:
