@@ -13,7 +13,7 @@ import polars as pl
 import scipy.sparse as sp
 
 # Kinds of vectors and how candidate search treats them:
-#   dense  - float32 n × d, L2-normalised rows; exact inner-product top-K with faiss
+#   dense  - float32 n × d, L2-normalised rows; exact inner-product top-K (candidates.top_k)
 #   sparse - CSR float32 n × d, L2-normalised rows; exact top-K by chunked sparse products
 #   hash   - uint64 per row (a 64-bit perceptual hash); exact-equality blocks, Hamming distances
 KINDS = ("dense", "sparse", "hash")

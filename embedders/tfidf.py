@@ -19,8 +19,8 @@ class TfidfEmbedder(Embedder):
     """TF-IDF over title word or character n-grams.
 
     With ``svd_components`` the sparse matrix is projected by a seeded truncated SVD (LSA) to a
-    dense L2-normalised matrix that faiss searches; without it the vectors stay sparse and are
-    searched exactly. Character n-grams need the projection: their sparse self-product is dense.
+    dense L2-normalised matrix; without it the vectors stay sparse and are searched exactly.
+    Character n-grams need the projection: their sparse self-product is dense.
     """
 
     name = "tfidf"

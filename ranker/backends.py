@@ -8,7 +8,13 @@ import numpy as np
 
 
 def _threads(num_threads: int) -> int:
-    return num_threads if num_threads > 0 else (os.cpu_count() or 1)
+    """``num_threads`` if positive, else the cores this process may run on (``taskset`` and
+    container CPU sets shrink it): more threads than cores makes OpenMP spin-wait."""
+    if num_threads > 0:
+        return num_threads
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 class LightGBMBackend:
