@@ -7,9 +7,10 @@ heaps dominate at large k). Sparse blocks stay sparse: a product row holds only 
 share a term, and a per-row heap picks the best of those. Only one block of similarities exists
 at a time.
 
-``top_k`` returns ``(index, similarity)`` arrays of shape n × k, best first (ties by index, so
-every run gives the same lists), without the query itself; slots past a row's last neighbour
-hold index -1 and similarity -inf. A sparse row's neighbours share at least one term with it
+``top_k`` returns ``(index, similarity)`` arrays of shape n × k, best first and ties in index
+order, without the query itself (every run gives the same lists; where more rows tie at the k-th
+place than fit, sparse search keeps the lowest-numbered, dense search torch's choice); slots past
+a row's last neighbour hold index -1 and similarity -inf. A sparse row's neighbours share at least one term with it
 (similarity > 0): zero-similarity rows are not neighbours.
 """
 from __future__ import annotations

@@ -103,3 +103,18 @@ def test_sparse_pair_similarity_matches_dense_in_any_pair_order():
     np.testing.assert_allclose(pair_similarity(sp.csr_matrix(dense), np.sort(i), j),
                                np.einsum("ij,ij->i", dense[np.sort(i)], dense[j]), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_ties_are_ordered_by_index_and_sparse_keeps_the_lowest():
+    # Twelve identical rows and a few others: each copy's top 3 are other copies, in index order;
+    # the sparse heap also settles which copies make the list (the lowest-numbered ones).
+    rows = np.vstack([np.tile([1.0, 0.0, 0.0], (12, 1)), random_dense(8, 3, seed=9)])
+    vectors = l2_normalise_rows(rows.astype(np.float32))
+    dense_index, dense_sims = top_k(vectors, 3)
+    assert (dense_index[:12] < 12).all() and (dense_sims[:12] == 1).all()
+    assert (np.diff(dense_index[:12], axis=1) > 0).all()
+    assert not (dense_index == np.arange(len(vectors))[:, None]).any()
+    sparse_index, _ = top_k(sp.csr_matrix(vectors), 3)
+    assert sparse_index[0].tolist() == [1, 2, 3]
+    assert sparse_index[5].tolist() == [0, 1, 2]
+    assert sparse_index[11].tolist() == [0, 1, 2]
