@@ -360,8 +360,8 @@ def run_submit(args) -> pl.DataFrame:
             features = build_features(ctx, schema["feature_groups"])
         _check_schema(features.names, ranker.feature_names_, model_dir)
         with timer.step("score"):
-            p = ranker.predict(features.matrix(ranker.feature_names_)) if features.frame.height \
-                else np.empty(0, np.float32)
+            p = np.concatenate([np.empty(0, np.float32)] + [
+                ranker.predict(block) for block in features.row_blocks(ranker.feature_names_)])
         with timer.step("postprocess"):
             i = features.frame["i"].to_numpy().astype(np.int64)
             j = features.frame["j"].to_numpy().astype(np.int64)

@@ -48,6 +48,13 @@ class FeatureTable:
     def matrix(self, names: list[str] | None = None) -> np.ndarray:
         return self.frame.select(names or self.names).to_numpy().astype(np.float32, copy=False)
 
+    def row_blocks(self, names: list[str] | None = None, rows: int = 1_000_000):
+        """:meth:`matrix` in blocks of ``rows`` pairs: scoring millions of pairs never holds
+        the whole pairs × features matrix (3.4 GB for 8M pairs and 105 features)."""
+        selected = self.frame.select(names or self.names)
+        for start in range(0, selected.height, rows):
+            yield selected.slice(start, rows).to_numpy().astype(np.float32, copy=False)
+
 
 def build_features(ctx: PairContext, groups: list[str] | None = None) -> FeatureTable:
     """Run the named groups (all by default) over ``ctx``'s pairs."""
