@@ -2,15 +2,15 @@
 
 Public API: :func:`build_candidates`, :class:`CandidateSet`, :class:`Neighbours`,
 :func:`candidate_recall`, :func:`recall_by_source`, :func:`top_k`, :func:`pair_similarity`,
-:func:`reverse_positions`, :func:`row_position` (for numba kernels), :func:`save_neighbours`, :func:`load_neighbours`,
-:func:`blend_neighbours`.
+:func:`reverse_positions`, :func:`row_pointers` and :func:`row_position` (pair look-ups in
+numba kernels), :func:`save_neighbours`, :func:`load_neighbours`, :func:`blend_neighbours`.
 """
 from .blend import blend_neighbours
 from .build import CandidateSet, Neighbours, build_candidates, candidate_recall, recall_by_source
-from .pairs import pair_similarity, reverse_positions, row_position
+from .pairs import pair_similarity, reverse_positions, row_pointers, row_position
 from .search import top_k
 from .store import load_neighbours, save_neighbours
 
 __all__ = ["CandidateSet", "Neighbours", "blend_neighbours", "build_candidates", "candidate_recall",
            "load_neighbours", "pair_similarity", "recall_by_source", "reverse_positions",
-           "row_position", "save_neighbours", "top_k"]
+           "row_pointers", "row_position", "save_neighbours", "top_k"]

@@ -73,9 +73,14 @@ def reverse_positions(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
         found = inner >= 0
         out[order[found]] = order[inner[found]]
         return out
+    return _reverse_positions(row_pointers(i, n), j, i)
+
+
+def row_pointers(i: np.ndarray, n: int) -> np.ndarray:
+    """CSR-style row starts of pairs sorted by i: row r's pairs are ``indptr[r]:indptr[r + 1]``."""
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(i, minlength=n), out=indptr[1:])
-    return _reverse_positions(indptr, j, i)
+    np.cumsum(np.bincount(np.asarray(i, np.int64), minlength=n), out=indptr[1:])
+    return indptr
 
 
 @numba.njit(parallel=True, cache=True)

@@ -11,7 +11,7 @@ from typing import ClassVar
 import numba
 import numpy as np
 
-from candidates import row_position
+from candidates import row_pointers, row_position
 
 from .cut import ThresholdCut
 from .pairs import rank_within_query, symmetrise
@@ -30,13 +30,12 @@ def neighbour_scores(state: MatchState, depth: int) -> np.ndarray:
     n = state.n
     keys = state.i * n + state.j
     order = np.argsort(keys, kind="stable")
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(state.i, minlength=n))]).astype(np.int64)
     top = (state.rank < depth) & (state.score > SCORE_FLOOR)
     best = np.full((n, max(depth, 1)), -1, dtype=np.int64)
     weight = np.zeros((n, max(depth, 1)), dtype=np.float32)
     best[state.i[top], state.rank[top]] = state.j[top]
     weight[state.i[top], state.rank[top]] = state.score[top]
-    opinion = _opinions(indptr, state.j[order], state.score[order], state.i, state.j,
+    opinion = _opinions(row_pointers(state.i, n), state.j[order], state.score[order], state.i, state.j,
                         state.score, best, weight, np.float32(SCORE_FLOOR))
     return symmetrise(state.i, state.j, opinion, n, "mean")
 
