@@ -95,47 +95,45 @@ def _csr_row_top_k(indptr, indices, data, k):  # pragma: no cover (compiled)
     found = np.full((rows, k), -1, dtype=np.int64)
     sims = np.full((rows, k), -np.inf, dtype=np.float32)
     for r in numba.prange(rows):
-        heap_value = sims[r]
-        heap_index = found[r]
+        values, columns = sims[r], found[r]  # row r's heap, worst entry at the root
         size = 0
         for x in range(indptr[r], indptr[r + 1]):
-            value, column = data[x], indices[x]
-            if value <= 0:
+            if data[x] <= 0:
                 continue
             if size < k:
-                position = size
+                _sift_up(values, columns, size, data[x], indices[x])
                 size += 1
-            elif _worse(heap_value[0], heap_index[0], value, column):
-                position = 0
-                # Sift the new entry down from the root (the current worst).
-                while True:
-                    child = 2 * position + 1
-                    if child >= k:
-                        break
-                    if child + 1 < k and _worse(heap_value[child + 1], heap_index[child + 1],
-                                                heap_value[child], heap_index[child]):
-                        child += 1
-                    if not _worse(heap_value[child], heap_index[child], value, column):
-                        break
-                    heap_value[position] = heap_value[child]
-                    heap_index[position] = heap_index[child]
-                    position = child
-                heap_value[position] = value
-                heap_index[position] = column
-                continue
-            else:
-                continue
-            # Sift the appended entry up while it is worse than its parent.
-            while position > 0:
-                parent = (position - 1) // 2
-                if not _worse(value, column, heap_value[parent], heap_index[parent]):
-                    break
-                heap_value[position] = heap_value[parent]
-                heap_index[position] = heap_index[parent]
-                position = parent
-            heap_value[position] = value
-            heap_index[position] = column
+            elif _worse(values[0], columns[0], data[x], indices[x]):
+                _sift_down(values, columns, data[x], indices[x])
     return found, sims
+
+
+@numba.njit(cache=True)
+def _sift_up(values, columns, position, value, column):  # pragma: no cover (compiled)
+    """Add an entry at ``position`` (the heap's end), moving it up past better parents."""
+    while position > 0:
+        parent = (position - 1) // 2
+        if not _worse(value, column, values[parent], columns[parent]):
+            break
+        values[position], columns[position] = values[parent], columns[parent]
+        position = parent
+    values[position], columns[position] = value, column
+
+
+@numba.njit(cache=True)
+def _sift_down(values, columns, value, column):  # pragma: no cover (compiled)
+    """Replace the root (the worst entry) and move the new entry down past worse children."""
+    position, size = 0, len(values)
+    while 2 * position + 1 < size:
+        child = 2 * position + 1
+        if child + 1 < size and _worse(values[child + 1], columns[child + 1],
+                                       values[child], columns[child]):
+            child += 1
+        if not _worse(values[child], columns[child], value, column):
+            break
+        values[position], columns[position] = values[child], columns[child]
+        position = child
+    values[position], columns[position] = value, column
 
 
 @numba.njit(cache=True, inline="always")
