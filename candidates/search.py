@@ -19,7 +19,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-# Query rows per block: the block × n float32 similarity matrix is ~BLOCK_BYTES at most.
+# Query rows per block: a dense block × n float32 similarity matrix is ~BLOCK_BYTES at most;
+# sparse blocks take as many rows (their product holds only the overlaps, far less).
 BLOCK_BYTES = 512 * 2**20
 
 
