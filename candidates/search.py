@@ -10,8 +10,8 @@ at a time.
 ``top_k`` returns ``(index, similarity)`` arrays of shape n × k, best first and ties in index
 order, without the query itself (every run gives the same lists; where more rows tie at the k-th
 place than fit, sparse search keeps the lowest-numbered, dense search torch's choice); slots past
-a row's last neighbour hold index -1 and similarity -inf. A sparse row's neighbours share at least one term with it
-(similarity > 0): zero-similarity rows are not neighbours.
+a row's last neighbour hold index -1 and similarity -inf. A sparse row's neighbours share at
+least one term with it (similarity > 0): zero-similarity rows are not neighbours.
 """
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ def neighbour_scores(state: MatchState, depth: int) -> np.ndarray:
     weight = np.zeros((n, max(depth, 1)), dtype=np.float32)
     best[state.i[top], state.rank[top]] = state.j[top]
     weight[state.i[top], state.rank[top]] = state.score[top]
-    opinion = _opinions(row_pointers(state.i, n), state.j[order], state.score[order], state.i, state.j,
-                        state.score, best, weight, np.float32(SCORE_FLOOR))
+    opinion = _opinions(row_pointers(state.i, n), state.j[order], state.score[order],
+                        state.i, state.j, state.score, best, weight, np.float32(SCORE_FLOOR))
     return symmetrise(state.i, state.j, opinion, n, "mean")
 
 
