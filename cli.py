@@ -32,6 +32,7 @@ from common.workdir import WorkDir
 
 DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
 DEFAULT_POSTPROCESS = "threshold,score_blend,chisel,min2,prune,merge"
+FILTER_FOLDER = "filter"  # the first-pass filter's model, inside the model folder
 VERSION = "0.1.0"
 
 
@@ -142,14 +143,35 @@ def run_candidates(args) -> dict:
     return report
 
 
-def _features_for(work: WorkDir, postings: pl.DataFrame, table: pl.DataFrame, specs: list[dict],
-                  images: Path | None, neighbours: dict, groups: list[str] | None, timer: Timer):
+def _filter_pairs(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list, neighbours: dict,
+                  pair_filter, filter_dir: Path, timer: Timer) -> pl.DataFrame:
+    """The candidate pairs a saved first-pass filter keeps (`submit`)."""
     from features import build_features
 
-    embeddings = _embed(postings, specs, work.embeddings, images, timer)
-    ctx = _pair_context(postings, table, embeddings, neighbours)
-    with timer.step("features"):
-        return build_features(ctx, groups)
+    with timer.step("filter"):
+        ctx = _pair_context(postings, table, embeddings, neighbours)
+        cheap = build_features(ctx, pair_filter.groups_)
+        _check_schema(cheap.names, pair_filter.feature_names_, filter_dir)
+        keep = pair_filter.keep(cheap.matrix(pair_filter.feature_names_), ctx.i, ctx.j, ctx.n)
+        return table.filter(pl.Series(keep))
+
+
+def _fit_filter(args, postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
+                neighbours: dict, timer: Timer):
+    """Fit the first-pass filter on the cheap groups (out of fold) and the table it keeps."""
+    from features import build_features
+    from ranker import FILTER_GROUPS, PairFilter
+
+    with timer.step("filter"):
+        ctx = _pair_context(postings, table, embeddings, neighbours)
+        cheap = build_features(ctx, list(FILTER_GROUPS))
+        labels, i, j, y = _training_pairs(cheap, postings)
+        pair_filter = PairFilter(args.filter_threshold, backend=args.backend, seed=args.seed).fit(
+            cheap.matrix(), y, i, j, labels, cheap.names, args.folds, args.negative_rate)
+        stderr.print(f"  filter: {pair_filter.report_['kept_pairs']:,} of {len(y):,} pairs kept, "
+                     f"{pair_filter.report_['positive_pairs_dropped']:,} of "
+                     f"{pair_filter.report_['positive_pairs']:,} matching pairs dropped")
+        return pair_filter, cheap.groups, table.filter(pl.Series(pair_filter.oof_keep_))
 
 
 def _training_pairs(features, postings: pl.DataFrame):
@@ -166,7 +188,7 @@ def _ranker_factory(args):
 
 
 def run_train_ranker(args) -> dict:
-    from candidates import load_neighbours
+    from candidates import candidate_recall, load_neighbours
     from postprocess import PostProcessor
     from ranker import fit_final, group_size_weights, out_of_fold_scores, write_importance
 
@@ -185,7 +207,15 @@ def run_train_ranker(args) -> dict:
     neighbours = load_neighbours(work.neighbours, vector_names)
     images = Path(report["images"]) if report.get("images") else None
     groups = args.groups.split(",") if args.groups else None
-    features = _features_for(work, postings, table, specs, images, neighbours, groups, timer)
+    embeddings = _embed(postings, specs, work.embeddings, images, timer)
+    pair_filter = None
+    if args.filter_threshold > 0:
+        pair_filter, filter_groups, table = _fit_filter(args, postings, table, embeddings,
+                                                        neighbours, timer)
+    with timer.step("features"):
+        from features import build_features
+
+        features = build_features(_pair_context(postings, table, embeddings, neighbours), groups)
     with timer.step("write_features"):
         write_parquet(work.features, features.frame)
         write_json(work.features_report, {"groups": features.groups, "seconds": features.seconds,
@@ -216,13 +246,19 @@ def run_train_ranker(args) -> dict:
         "positive_pairs": int(y.sum()), "features": len(features.names),
         "feature_groups": sorted(set(features.groups.values())),
         "candidate_recall": report.get("recall"),
+        "filter": pair_filter.report_ if pair_filter else None,
+        "filtered_recall": round(candidate_recall(i, j, labels), 6),
         "threshold_curve": [[t, round(f, 6)] for t, f in processor.threshold_curve_],
         "seconds": {**timer.seconds, "fold_seconds": oof.seconds,
                     "feature_groups": features.seconds, "total": timer.total},
     }
+    if pair_filter:
+        pair_filter.save(work.model / FILTER_FOLDER, filter_groups)
+    elif (work.model / FILTER_FOLDER).exists():
+        shutil.rmtree(work.model / FILTER_FOLDER)  # a filter from an earlier run
     final.save(work.model, features.groups, {
         "toolkit_version": VERSION, "embedders": specs, "k": report["k"],
-        "blend": report.get("blend"),
+        "blend": report.get("blend"), "filter": FILTER_FOLDER if pair_filter else None,
         "feature_groups": groups or sorted(set(features.groups.values())),
         "postprocess": processor.get_params(), "oof_metrics": {k: metrics[k] for k in
                                                              ("f1", "precision", "recall")}})
@@ -341,6 +377,7 @@ def run_submit(args) -> pl.DataFrame:
     ranker, schema = PairRanker.load(model_dir)
     _check_pipeline_settings(schema, model_dir)
     processor = _saved_postprocessor(schema, model_dir)
+    pair_filter = _saved_filter(schema, model_dir)
     with timer.step("load"):
         postings = load_postings(args.postings)
         images = _images_dir(args.images)
@@ -353,9 +390,13 @@ def run_submit(args) -> pl.DataFrame:
     try:
         embeddings = _embed(postings, schema["embedders"], work.embeddings, images, timer)
         found = _search(embeddings, schema["k"], schema.get("blend"), timer)
+        table = found.table
+        if pair_filter:
+            table = _filter_pairs(postings, table, embeddings, found.neighbours, pair_filter,
+                                  model_dir / schema["filter"], timer)
         from features import build_features
 
-        ctx = _pair_context(postings, found.table, embeddings, found.neighbours)
+        ctx = _pair_context(postings, table, embeddings, found.neighbours)
         with timer.step("features"):
             features = build_features(ctx, schema["feature_groups"])
         _check_schema(features.names, ranker.feature_names_, model_dir)
@@ -379,10 +420,11 @@ def run_submit(args) -> pl.DataFrame:
     sizes = submission["matches"].str.count_matches(" ") + 1
     if args.work:
         write_json(work.root / "submit.json", {
-            "postings": postings.height, "pairs": found.table.height,
+            "postings": postings.height, "candidate_pairs": found.table.height,
+            "pairs": table.height,
             "matches_per_posting": round(float(sizes.mean()), 3), "out": str(args.out),
             "seconds": {**timer.seconds, "total": timer.total}})
-    summary(f"submit: {postings.height:,} postings, {found.table.height:,} pairs, "
+    summary(f"submit: {postings.height:,} postings, {table.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {timer.total:.1f} s → {args.out}")
     return submission
 
@@ -437,6 +479,18 @@ def _saved_postprocessor(schema: dict, model_dir: Path):
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"unreadable 'postprocess' parameters ({exc!r}); retrain",
                          file=str(model_dir / "schema.json")) from None
+
+
+def _saved_filter(schema: dict, model_dir: Path):
+    from ranker import PairFilter
+
+    folder = schema.get("filter")
+    if folder is None:
+        return None
+    if not (isinstance(folder, str) and (model_dir / folder).is_dir()):
+        raise InputError(f"'filter' names no folder beside schema.json ({folder!r})",
+                         file=str(model_dir / "schema.json"))
+    return PairFilter.load(model_dir / folder)
 
 
 def _check_schema(built: list[str], expected: list[str], model_dir: Path) -> None:
@@ -540,6 +594,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-rate", type=float, default=0.25,
                    help="share of non-matching pairs kept for training (weighted back)")
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
+    p.add_argument("--filter-threshold", type=float, default=0.02,
+                   help="first-pass filter: drop pairs whose p(match) from a small model on the "
+                        "similarity and phash features is below this in both directions, "
+                        "before the other features are built (0: no filter)")
     p.add_argument("--groups", help="comma-separated feature groups (default: all)")
     p.add_argument("--weight-by-group-size", action="store_true",
                    help="weight pairs by 1/|true group| so every posting counts about equally")

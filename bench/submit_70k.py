@@ -74,7 +74,8 @@ def run_submit(catalog: Path, model: str, work: Path, out: Path) -> dict:
     # CPU seconds next to wall seconds: on a shared machine the wall clock also counts waiting.
     return {"wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
             "peak_rss_gib": round(peak_kb / 2**20, 2),
-            "stage_seconds": report["seconds"], "pairs": report["pairs"]}
+            "stage_seconds": report["seconds"], "candidate_pairs": report.get("candidate_pairs"),
+            "pairs": report["pairs"]}
 
 
 def main() -> None:

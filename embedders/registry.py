@@ -45,9 +45,9 @@ def _register_builtins() -> None:
     register_embedder("tfidf", TfidfEmbedder, "TF-IDF of title words (sparse, exact search)",
                       analyzer="word", ngram_range=(1, 1), sublinear_tf=True)
     register_embedder("tfidf_char", TfidfEmbedder,
-                      "TF-IDF of title character 3-5-grams, LSA-projected to 256 dims",
+                      "TF-IDF of title character 3-5-grams, LSA-projected to 128 dims",
                       analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True,
-                      svd_components=256)
+                      svd_components=128)
     register_embedder("phash", PhashEmbedder, "64-bit perceptual hash of the image")
     register_embedder("minilm", SentenceTransformerEmbedder,
                       "sentence-transformers title embedding (offline all-MiniLM-L6-v2 or "

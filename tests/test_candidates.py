@@ -105,9 +105,9 @@ def test_sparse_pair_similarity_matches_dense_in_any_pair_order():
                                atol=1e-6)
 
 
-def test_ties_are_ordered_by_index_and_sparse_keeps_the_lowest():
+def test_ties_are_ordered_by_index_and_the_lowest_are_kept():
     # Twelve identical rows and a few others: each copy's top 3 are other copies, in index order;
-    # the sparse heap also settles which copies make the list (the lowest-numbered ones).
+    # the heaps also settle which copies make the list (the lowest-numbered ones).
     rows = np.vstack([np.tile([1.0, 0.0, 0.0], (12, 1)), random_dense(8, 3, seed=9)])
     vectors = l2_normalise_rows(rows.astype(np.float32))
     dense_index, dense_sims = top_k(vectors, 3)
@@ -115,6 +115,7 @@ def test_ties_are_ordered_by_index_and_sparse_keeps_the_lowest():
     assert (np.diff(dense_index[:12], axis=1) > 0).all()
     assert not (dense_index == np.arange(len(vectors))[:, None]).any()
     sparse_index, _ = top_k(sp.csr_matrix(vectors), 3)
-    assert sparse_index[0].tolist() == [1, 2, 3]
-    assert sparse_index[5].tolist() == [0, 1, 2]
-    assert sparse_index[11].tolist() == [0, 1, 2]
+    for index in (dense_index, sparse_index):
+        assert index[0].tolist() == [1, 2, 3]
+        assert index[5].tolist() == [0, 1, 2]
+        assert index[11].tolist() == [0, 1, 2]

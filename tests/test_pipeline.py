@@ -112,8 +112,13 @@ def _write(name, content):
      "cannot be built from its config"),
     (_write("schema.json", '{"schema_version": 1, '), "not valid JSON"),
     (_write("ranker.lgb.txt", "tree\nnot a model\n"), "model file cannot be read"),
+    (_edit_schema(lambda s: s.update(filter="elsewhere")), "'filter' names no folder"),
+    (_write("filter/ranker.lgb.txt", "tree\nnot a model\n"), "model file cannot be read"),
+    (lambda model: _edit_schema(lambda s: s["features"][0].update(name="no_such_feature"))(
+        model / "filter"), "no_such_feature"),
 ], ids=["version", "backend", "features-type", "feature-twice", "k", "threshold",
-        "unknown-embedder", "embedder-config", "schema-not-json", "model-file-garbage"])
+        "unknown-embedder", "embedder-config", "schema-not-json", "model-file-garbage",
+        "filter-folder", "filter-model-garbage", "filter-feature"])
 def test_damaged_model_is_refused(trained, tmp_path, capsys, damage, message):
     """Loading checks schema version, backend, feature list and every setting submit replays.
     (In-process: an exception escaping main fails the test as a traceback would.)"""
@@ -167,6 +172,29 @@ def test_ablate_writes_the_table(trained):
     assert (trained / "w" / "ablation.md").read_text().count("\n") == len(rows) + 2
     assert (trained / "w" / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (trained / "w" / "model" / "importance.png").exists()
+
+
+def test_first_pass_filter_keeps_fewer_pairs_and_can_be_turned_off(trained, tmp_path):
+    import shutil
+
+    metrics = json.loads((trained / "w" / "metrics.json").read_text())
+    candidates = json.loads((trained / "w" / "candidates.json").read_text())
+    assert metrics["filter"]["kept_pairs"] == metrics["pairs"] < candidates["pairs"]
+    assert metrics["filtered_recall"] <= candidates["recall"]
+    assert (trained / "w" / "model" / "filter" / "schema.json").exists()
+    work = tmp_path / "w"
+    shutil.copytree(trained / "w", work)
+    done = run_cli("train-ranker", "--work", str(work), "--folds", "3", "--filter-threshold", "0")
+    assert done.returncode == 0, done.stderr
+    unfiltered = json.loads((work / "metrics.json").read_text())
+    assert unfiltered["filter"] is None and unfiltered["pairs"] == candidates["pairs"]
+    assert not (work / "model" / "filter").exists()
+    assert json.loads((work / "model" / "schema.json").read_text())["filter"] is None
+    done = run_cli("submit", "--postings", str(trained / "train.csv"), "--model", str(work),
+                   "--work", str(tmp_path / "s"), "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr
+    submitted = json.loads((tmp_path / "s" / "submit.json").read_text())
+    assert submitted["pairs"] == submitted["candidate_pairs"]
 
 
 def test_xgboost_backend_trains_and_submits(trained, tmp_path):

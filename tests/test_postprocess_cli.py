@@ -3,6 +3,7 @@ saves, and that submit repeats it."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import polars as pl
 import pytest
@@ -59,9 +60,7 @@ def test_unknown_step_and_damaged_parameters_are_clear_errors(blended_run, tmp_p
     assert done.returncode == 2
     assert "magic" in done.stderr and "Traceback" not in done.stderr
     model = tmp_path / "model"
-    model.mkdir()
-    for f in (blended_run / "w" / "model").iterdir():
-        (model / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(blended_run / "w" / "model", model)
     schema = json.loads((model / "schema.json").read_text())
     schema["postprocess"]["steps"][1]["step"] = "nonsense"
     (model / "schema.json").write_text(json.dumps(schema))

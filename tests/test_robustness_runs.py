@@ -152,8 +152,10 @@ def test_whole_pipeline_twice_gives_identical_bytes(two_pipeline_runs):
 def test_saved_files_hold_no_pickle(two_pipeline_runs):
     """Models are LightGBM text + JSON; arrays are plain .npy/.npz that load with pickling off."""
     work, _ = two_pipeline_runs
-    names = {p.name for p in (work / "model").iterdir()}
-    assert {"ranker.lgb.txt", "schema.json", "importance.csv"} <= names
+    names = {str(p.relative_to(work / "model")) for p in (work / "model").rglob("*")
+             if p.is_file()}
+    assert {"ranker.lgb.txt", "schema.json", "importance.csv",
+            "filter/ranker.lgb.txt", "filter/schema.json"} <= names
     assert {Path(n).suffix for n in names} <= {".txt", ".json", ".csv", ".png"}, names
     json.loads((work / "model" / "schema.json").read_text())
     for path in work.rglob("*.np[yz]"):

@@ -1,0 +1,75 @@
+"""The first-pass pair filter: symmetric decisions, out-of-fold kept set, save and load."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from common.errors import InputError
+from ranker import PairFilter
+
+
+def symmetric_pairs(seed: int = 0):
+    """120 postings in groups of 3; every posting paired with its group and 9 random others,
+    closed under symmetry and sorted, with one informative feature and one noise feature."""
+    rng = np.random.default_rng(seed)
+    n = 120
+    labels = np.repeat(np.arange(n // 3), 3)
+    i = np.repeat(np.arange(n), 12)
+    j = np.concatenate([np.concatenate([np.flatnonzero(labels == labels[a]),
+                                        rng.integers(0, n, 9)]) for a in range(n)])
+    keys = np.unique(np.concatenate([i * n + j, j * n + i]))
+    i, j = keys // n, keys % n
+    keep = i != j
+    i, j = i[keep], j[keep]
+    y = (labels[i] == labels[j]).astype(np.float32)
+    signal = y + rng.normal(0, 0.25, len(y))
+    signal = (signal + signal[np.searchsorted(keys[keep], j * n + i)]) / 2  # symmetric feature
+    X = np.column_stack([signal, rng.normal(size=len(y))]).astype(np.float32)
+    return X, y, i, j, labels
+
+
+def test_keeps_the_matches_drops_most_non_matches_and_stays_symmetric():
+    X, y, i, j, labels = symmetric_pairs()
+    n = len(labels)
+    pair_filter = PairFilter(threshold=0.05, rounds=30, num_threads=1).fit(
+        X, y, i, j, labels, ["signal", "noise"], n_folds=3)
+    kept = pair_filter.oof_keep_
+    report = pair_filter.report_
+    assert report["kept_pairs"] == kept.sum() < 0.6 * len(y)
+    assert report["positive_pairs_dropped"] <= 0.05 * y.sum()
+    assert report["positive_pairs"] == y.sum()
+    kept_keys = set(zip(i[kept].tolist(), j[kept].tolist()))
+    assert all((b, a) in kept_keys for a, b in kept_keys)
+    # the fitted model decides new pairs the same symmetric way
+    again = pair_filter.keep(X, i, j, n)
+    assert set(zip(i[again].tolist(), j[again].tolist())) == {
+        (b, a) for a, b in zip(i[again].tolist(), j[again].tolist())}
+    assert y[again].mean() > y.mean()
+
+
+def test_save_and_load_round_trip(tmp_path):
+    X, y, i, j, labels = symmetric_pairs(1)
+    pair_filter = PairFilter(threshold=0.1, rounds=20, num_threads=1).fit(
+        X, y, i, j, labels, ["signal", "noise"], n_folds=3)
+    pair_filter.save(tmp_path / "filter", {"signal": "similarity", "noise": "phash"})
+    loaded = PairFilter.load(tmp_path / "filter")
+    assert loaded.threshold == 0.1
+    assert loaded.feature_names_ == ["signal", "noise"]
+    assert loaded.groups_ == ["phash", "similarity"]
+    n = len(labels)
+    assert np.array_equal(loaded.keep(X, i, j, n), pair_filter.keep(X, i, j, n))
+
+
+def test_bad_threshold_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="threshold"):
+        PairFilter(threshold=1.5)
+    X, y, i, j, labels = symmetric_pairs(2)
+    PairFilter(rounds=5, num_threads=1).fit(X, y, i, j, labels, ["s", "n"], n_folds=2).save(
+        tmp_path, {"s": "similarity", "n": "phash"})
+    schema = json.loads((tmp_path / "schema.json").read_text())
+    schema["filter_threshold"] = "high"
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    with pytest.raises(InputError, match="filter_threshold"):
+        PairFilter.load(tmp_path)
