@@ -704,6 +704,9 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 < getattr(args, "negative_rate", 1.0) <= 1:
         stderr.print("[red]error:[/red] --negative-rate must be in (0, 1]")
         return 2
+    if not 0 <= getattr(args, "filter_threshold", 0.0) < 1:
+        stderr.print("[red]error:[/red] --filter-threshold must be in [0, 1) (0: no filter)")
+        return 2
     try:
         args.run(args)
     except InputError as exc:

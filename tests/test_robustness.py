@@ -300,3 +300,19 @@ def test_every_readme_case_is_in_the_matrix():
     section = readme.split("## When input is wrong", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.M))
     assert listed == set(MATRIX), (sorted(set(MATRIX) - listed), sorted(listed - set(MATRIX)))
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--filter-threshold", "1.5", "--filter-threshold must be in [0, 1)"),
+    ("--filter-threshold", "-0.1", "--filter-threshold must be in [0, 1)"),
+    ("--negative-rate", "0", "--negative-rate must be in (0, 1]"),
+    ("--folds", "1", "--folds must be at least 2"),
+])
+def test_out_of_range_training_options_are_refused_before_any_work(tmp_path, capsys, option,
+                                                                   value, message):
+    import cli
+
+    returncode = cli.main(["train-ranker", "--work", str(tmp_path / "w"), option, value])
+    err = capsys.readouterr().err
+    assert returncode == 2 and message in err, err
+    assert not (tmp_path / "w").exists()
