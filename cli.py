@@ -150,7 +150,7 @@ def _filter_pairs(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list,
 
     with timer.step("filter"):
         ctx = _pair_context(postings, table, embeddings, neighbours)
-        cheap = build_features(ctx, pair_filter.groups_)
+        cheap = build_features(ctx, pair_filter.groups)
         _check_schema(cheap.names, pair_filter.feature_names_, filter_dir)
         keep = pair_filter.keep(cheap.matrix(pair_filter.feature_names_), ctx.i, ctx.j, ctx.n)
         return table.filter(pl.Series(keep))
@@ -160,14 +160,15 @@ def _fit_filter(args, postings: pl.DataFrame, table: pl.DataFrame, embeddings: l
                 neighbours: dict, timer: Timer):
     """Fit the first-pass filter on the cheap groups (out of fold) and the table it keeps."""
     from features import build_features
-    from ranker import FILTER_GROUPS, PairFilter
+    from ranker import PairFilter
 
+    pair_filter = PairFilter(args.filter_threshold, backend=args.backend, seed=args.seed)
     with timer.step("filter"):
         ctx = _pair_context(postings, table, embeddings, neighbours)
-        cheap = build_features(ctx, list(FILTER_GROUPS))
+        cheap = build_features(ctx, pair_filter.groups)
         labels, i, j, y = _training_pairs(cheap, postings)
-        pair_filter = PairFilter(args.filter_threshold, backend=args.backend, seed=args.seed).fit(
-            cheap.matrix(), y, i, j, labels, cheap.names, args.folds, args.negative_rate)
+        pair_filter.fit(cheap.matrix(), y, i, j, labels, cheap.names, args.folds,
+                        args.negative_rate)
         stderr.print(f"  filter: {pair_filter.report_['kept_pairs']:,} of {len(y):,} pairs kept, "
                      f"{pair_filter.report_['positive_pairs_dropped']:,} of "
                      f"{pair_filter.report_['positive_pairs']:,} matching pairs dropped")

@@ -29,16 +29,19 @@ SMALL_PARAMS = {"lightgbm": {"num_leaves": 31, "learning_rate": 0.2, "min_data_i
 class PairFilter:
     """Keep the pairs whose first-pass p(match), in either direction, is ≥ ``threshold``.
 
-    :meth:`fit` scores the training pairs out of fold (protocol P1, the folds the main ranker
-    uses), so ``oof_keep_`` is the kept set those pairs would get from a filter that never saw
-    their labels; the model used by :meth:`keep` on new catalogs is then fitted on all pairs.
+    ``X`` holds the features of the feature ``groups``. :meth:`fit` scores the training pairs
+    out of fold (protocol P1, the folds the main ranker uses), so ``oof_keep_`` is the kept set
+    those pairs would get from a filter that never saw their labels; the model used by
+    :meth:`keep` on new catalogs is then fitted on all pairs.
     """
 
-    def __init__(self, threshold: float = 0.02, backend: str = "lightgbm", rounds: int = 200,
-                 early_stopping: int = 20, num_threads: int = 0, seed: int = 42):
+    def __init__(self, threshold: float = 0.02, groups: tuple[str, ...] = FILTER_GROUPS,
+                 backend: str = "lightgbm", rounds: int = 200, early_stopping: int = 20,
+                 num_threads: int = 0, seed: int = 42):
         if not 0 < threshold < 1:
             raise ValueError("filter threshold must be in (0, 1)")
         self.threshold = threshold
+        self.groups = list(groups)
         self.backend = backend
         self.rounds = rounds
         self.early_stopping = early_stopping
@@ -58,7 +61,6 @@ class PairFilter:
         oof = out_of_fold_scores(X, y, i, j, labels, feature_names, self._make_ranker, n_folds,
                                  self.seed, negative_rate=negative_rate)
         self.oof_keep_ = self._decide(oof.scores, i, j, n)
-        self.groups_ = sorted(FILTER_GROUPS)
         rounds = int(np.median(oof.best_iterations))
         self.ranker_ = fit_final(X, y, feature_names, self._make_ranker, rounds, self.seed,
                                  negative_rate)
@@ -94,7 +96,7 @@ class PairFilter:
         if not (isinstance(threshold, float) and 0 < threshold < 1):
             raise InputError("'filter_threshold' is not a number in (0, 1)",
                              file=str(Path(folder) / "schema.json"))
-        pair_filter = cls(threshold, backend=ranker.backend)
+        pair_filter = cls(threshold, sorted({f["group"] for f in schema["features"]}),
+                          backend=ranker.backend)
         pair_filter.ranker_ = ranker
-        pair_filter.groups_ = sorted({f["group"] for f in schema["features"]})
         return pair_filter

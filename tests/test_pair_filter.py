@@ -57,7 +57,7 @@ def test_save_and_load_round_trip(tmp_path):
     loaded = PairFilter.load(tmp_path / "filter")
     assert loaded.threshold == 0.1
     assert loaded.feature_names_ == ["signal", "noise"]
-    assert loaded.groups_ == ["phash", "similarity"]
+    assert loaded.groups == ["phash", "similarity"]
     n = len(labels)
     assert np.array_equal(loaded.keep(X, i, j, n), pair_filter.keep(X, i, j, n))
 
