@@ -80,11 +80,9 @@ class PairFilter:
         return self._decide(self.ranker_.predict(X), i, j, n)
 
     def _decide(self, p: np.ndarray, i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
-        from candidates import reverse_positions
+        from postprocess import symmetrise
 
-        reverse = reverse_positions(i, j, n)
-        both = np.where(reverse >= 0, np.maximum(p, p[np.maximum(reverse, 0)]), p)
-        return both >= self.threshold
+        return symmetrise(i, j, p, n, "max") >= self.threshold
 
     def save(self, folder: str | Path, feature_groups: dict[str, str]) -> None:
         self.ranker_.save(folder, feature_groups, {"filter_threshold": self.threshold})
