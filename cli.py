@@ -33,6 +33,7 @@ from common.workdir import WorkDir
 DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
 DEFAULT_POSTPROCESS = "threshold,score_blend,chisel,min2,prune,merge"
 FILTER_FOLDER = "filter"  # the first-pass filter's model, inside the model folder
+STACK_FOLDER = "stack"  # the second-stage ranker, inside the model folder
 VERSION = "0.1.0"
 
 
@@ -182,16 +183,19 @@ def _training_pairs(features, postings: pl.DataFrame):
     return labels, i, j, (labels[i] == labels[j]).astype(np.float32)
 
 
-def _ranker_factory(args):
-    from ranker import PairRanker
+def _ranker_factory(args, stage: int = 1):
+    from ranker import SECOND_STAGE_PARAMS, PairRanker
 
-    return lambda: PairRanker(backend=args.backend, seed=args.seed)
+    params = SECOND_STAGE_PARAMS[args.backend] if stage == 2 else None
+    return lambda: PairRanker(backend=args.backend, params=params, seed=args.seed)
 
 
 def run_train_ranker(args) -> dict:
     from candidates import candidate_recall, load_neighbours
     from postprocess import PostProcessor
-    from ranker import fit_final, group_size_weights, out_of_fold_scores, write_importance
+    from ranker import (SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP, fit_final, group_size_weights,
+                        out_of_fold_scores, stacked_matrix, stacked_out_of_fold_scores,
+                        write_importance)
 
     timer = Timer()
     steps = _postprocess_steps(args.postprocess)
@@ -228,22 +232,49 @@ def run_train_ranker(args) -> dict:
     with timer.step("cross_validation"):
         oof = out_of_fold_scores(X, y, i, j, labels, features.names, make_ranker, args.folds,
                                  args.seed, negative_rate=args.negative_rate, weight=weight)
-    write_parquet(work.oof_scores, pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32),
-                                                 "p": oof.scores}))
+    scores, second_oof = oof.scores, None
+    first_cut = PostProcessor(steps=["threshold"], symmetrise=args.symmetrise).fit(
+        i, j, oof.scores, labels)
+    if args.stack:
+        with timer.step("second_stage_cross_validation"):
+            second_oof = stacked_out_of_fold_scores(
+                X, y, i, j, labels, features.names, make_ranker, oof, args.folds, args.seed,
+                negative_rate=args.negative_rate, weight=weight,
+                make_second=_ranker_factory(args, stage=2))
+        scores = second_oof.scores
+    write_parquet(work.oof_scores, pl.DataFrame({
+        "i": i.astype(np.int32), "j": j.astype(np.int32), "p": scores,
+        **({"p_first_stage": oof.scores} if args.stack else {})}))
     with timer.step("postprocess"):
         processor = PostProcessor(steps=steps, symmetrise=args.symmetrise).fit(
-            i, j, oof.scores, labels)
+            i, j, scores, labels)
     rounds = int(np.median(oof.best_iterations))
     with timer.step("final_model"):
         final = fit_final(X, y, features.names, make_ranker, rounds, args.seed,
                           args.negative_rate, weight)
+    second, second_groups = None, None
+    if args.stack:
+        second_rounds = int(np.median(second_oof.best_iterations))
+        second_groups = {**features.groups, **dict.fromkeys(SCORE_GRAPH_FEATURES,
+                                                            SCORE_GRAPH_GROUP)}
+        with timer.step("final_second_stage"):
+            second = fit_final(stacked_matrix(X, oof.scores, i, j, postings.height), y,
+                               features.names + list(SCORE_GRAPH_FEATURES),
+                               _ranker_factory(args, stage=2),
+                               second_rounds, args.seed, args.negative_rate, weight)
     figures = processor.report_
+    first_figures = first_cut.report_[0]
     final_score = {k: figures[-1][k] for k in ("f1", "precision", "recall")}
     metrics = {
         **final_score, "threshold": processor.steps_[0].threshold, "postprocess_steps": figures,
         "backend": args.backend, "folds": args.folds, "seed": args.seed,
         "negative_rate": args.negative_rate, "weight_by_group_size": args.weight_by_group_size,
-        "best_iterations": oof.best_iterations, "final_trees": rounds, "pairs": int(len(y)),
+        "best_iterations": oof.best_iterations, "final_trees": rounds,
+        "first_stage": {**{k: first_figures[k] for k in ("f1", "precision", "recall")},
+                        "threshold": first_cut.steps_[0].threshold},
+        "second_stage": {"best_iterations": second_oof.best_iterations,
+                         "final_trees": second_rounds} if args.stack else None,
+        "pairs": int(len(y)),
         "positive_pairs": int(y.sum()), "features": len(features.names),
         "feature_groups": sorted(set(features.groups.values())),
         "candidate_recall": report.get("recall"),
@@ -251,15 +282,22 @@ def run_train_ranker(args) -> dict:
         "filtered_recall": round(candidate_recall(i, j, labels), 6),
         "threshold_curve": [[t, round(f, 6)] for t, f in processor.threshold_curve_],
         "seconds": {**timer.seconds, "fold_seconds": oof.seconds,
+                    "second_stage_fold_seconds": second_oof.seconds if args.stack else None,
                     "feature_groups": features.seconds, "total": timer.total},
     }
     if pair_filter:
         pair_filter.save(work.model / FILTER_FOLDER, filter_groups)
     elif (work.model / FILTER_FOLDER).exists():
         shutil.rmtree(work.model / FILTER_FOLDER)  # a filter from an earlier run
+    if second:
+        second.save(work.model / STACK_FOLDER, second_groups, {"stage": 2})
+        write_importance(second.gain_importance(), second_groups, work.model / STACK_FOLDER)
+    elif (work.model / STACK_FOLDER).exists():
+        shutil.rmtree(work.model / STACK_FOLDER)
     final.save(work.model, features.groups, {
         "toolkit_version": VERSION, "embedders": specs, "k": report["k"],
         "blend": report.get("blend"), "filter": FILTER_FOLDER if pair_filter else None,
+        "stack": STACK_FOLDER if second else None,
         "feature_groups": groups or sorted(set(features.groups.values())),
         "postprocess": processor.get_params(), "oof_metrics": {k: metrics[k] for k in
                                                              ("f1", "precision", "recall")}})
@@ -267,7 +305,9 @@ def run_train_ranker(args) -> dict:
     write_json(work.metrics, metrics)
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
             f"{metrics['precision']:.4f}, recall {metrics['recall']:.4f}; threshold only "
-            f"{figures[0]['f1']:.4f} at {metrics['threshold']:.2f}) on {len(y):,} pairs, "
+            f"{figures[0]['f1']:.4f} at {metrics['threshold']:.2f}"
+            + (f", first stage alone {first_figures['f1']:.4f}" if args.stack else "")
+            + f") on {len(y):,} pairs, "
             f"{timer.total:.1f} s → {work.metrics}")
     return metrics
 
@@ -342,7 +382,9 @@ def run_ablate(args) -> list[dict]:
     postings = pl.read_parquet(work.require(work.postings, "candidates"))
     frame = pl.read_parquet(work.require(work.features, "train-ranker"))
     groups = read_json(work.require(work.features_report, "train-ranker"))["groups"]
-    features = FeatureTable(frame, groups)
+    # features.json lists the groups by name; the boosters sample columns by position, so the
+    # matrix keeps train-ranker's column order (the parquet's) and the all-groups row is its run.
+    features = FeatureTable(frame, {name: groups[name] for name in frame.columns if name in groups})
     labels, i, j, y = _training_pairs(features, postings)
 
     def evaluate(scores: np.ndarray) -> dict:
@@ -355,7 +397,8 @@ def run_ablate(args) -> list[dict]:
         rows = ablate_groups(features.matrix(), y, i, j, labels, features.names, groups,
                              _ranker_factory(args), evaluate, args.folds, args.seed,
                              args.negative_rate,
-                             only=args.groups.split(",") if args.groups else None)
+                             only=args.groups.split(",") if args.groups else None,
+                             second_stage=args.stack, make_second=_ranker_factory(args, stage=2))
     write_json(work.root / "ablation.json", {"rows": rows, "backend": args.backend,
                                              "folds": args.folds, "seed": args.seed,
                                              "negative_rate": args.negative_rate,
@@ -379,6 +422,7 @@ def run_submit(args) -> pl.DataFrame:
     _check_pipeline_settings(schema, model_dir)
     processor = _saved_postprocessor(schema, model_dir)
     pair_filter = _saved_filter(schema, model_dir)
+    second = _saved_second_stage(schema, model_dir, ranker)
     with timer.step("load"):
         postings = load_postings(args.postings)
         images = _images_dir(args.images)
@@ -401,12 +445,18 @@ def run_submit(args) -> pl.DataFrame:
         with timer.step("features"):
             features = build_features(ctx, schema["feature_groups"])
         _check_schema(features.names, ranker.feature_names_, model_dir)
+        i = features.frame["i"].to_numpy().astype(np.int64)
+        j = features.frame["j"].to_numpy().astype(np.int64)
         with timer.step("score"):
             p = np.concatenate([np.empty(0, np.float32)] + [
                 ranker.predict(block) for block in features.row_blocks(ranker.feature_names_)])
+        if second:
+            from ranker import predict_second_stage
+
+            with timer.step("second_stage"):
+                p = predict_second_stage(second, features.row_blocks(ranker.feature_names_), p,
+                                         i, j, postings.height)
         with timer.step("postprocess"):
-            i = features.frame["i"].to_numpy().astype(np.int64)
-            j = features.frame["j"].to_numpy().astype(np.int64)
             kept_i, kept_j, kept_score = processor.predict(i, j, p, postings.height)
             submission = to_submission(postings["posting_id"], kept_i, kept_j, kept_score)
         with timer.step("write"):
@@ -482,16 +532,41 @@ def _saved_postprocessor(schema: dict, model_dir: Path):
                          file=str(model_dir / "schema.json")) from None
 
 
-def _saved_filter(schema: dict, model_dir: Path):
-    from ranker import PairFilter
-
-    folder = schema.get("filter")
+def _model_part(schema: dict, model_dir: Path, key: str) -> Path | None:
+    """The folder of an optional part of the model (filter, second stage) that schema.json
+    names under ``key``; None when the model has no such part."""
+    folder = schema.get(key)
     if folder is None:
         return None
     if not (isinstance(folder, str) and (model_dir / folder).is_dir()):
-        raise InputError(f"'filter' names no folder beside schema.json ({folder!r})",
+        raise InputError(f"'{key}' names no folder beside schema.json ({folder!r})",
                          file=str(model_dir / "schema.json"))
-    return PairFilter.load(model_dir / folder)
+    return model_dir / folder
+
+
+def _saved_filter(schema: dict, model_dir: Path):
+    from ranker import PairFilter
+
+    folder = _model_part(schema, model_dir, "filter")
+    return PairFilter.load(folder) if folder else None
+
+
+def _saved_second_stage(schema: dict, model_dir: Path, first):
+    from ranker import SCORE_GRAPH_FEATURES, PairRanker
+
+    folder = _model_part(schema, model_dir, "stack")
+    if folder is None:
+        return None
+    second, _ = PairRanker.load(folder)
+    expected = first.feature_names_ + list(SCORE_GRAPH_FEATURES)
+    if second.feature_names_ != expected:
+        raise InputError(
+            f"the second-stage ranker's features are not the first stage's followed by the "
+            f"score-graph features (second stage only: "
+            f"{sorted(set(second.feature_names_) - set(expected))}; expected only: "
+            f"{sorted(set(expected) - set(second.feature_names_))}); retrain",
+            file=str(folder / "schema.json"))
+    return second
 
 
 def _check_schema(built: list[str], expected: list[str], model_dir: Path) -> None:
@@ -548,19 +623,18 @@ def run_demo(args) -> dict:
     generate_catalog(n_products=max(args.products // 3, 20), seed=1, id_prefix="test") \
         .write_csv(test_path)
     stderr.print(f"generated catalogs (not real data): {train_path}, {test_path}")
-    common = dict(images=None, embedders=DEFAULT_EMBEDDERS, k=args.k, blend_depth=0,
-                  blend_iterations=1, blend_power=1.0)
-    run_candidates(argparse.Namespace(postings=str(train_path), work=str(root / "work"), **common))
-    run_train_ranker(argparse.Namespace(work=str(root / "work"), backend="lightgbm", folds=5,
-                                        seed=42, negative_rate=1.0, symmetrise="mean",
-                                        groups=None, weight_by_group_size=False,
-                                        postprocess=DEFAULT_POSTPROCESS))
-    submission_path = root / "submission.csv"
-    run_submit(argparse.Namespace(postings=str(test_path), images=None, model=str(root / "work"),
-                                  out=str(submission_path), work=None))
+    # Each command's namespace comes from the parser, so the demo runs with the CLI's defaults.
+    parser = build_parser()
+    work = str(root / "work")
+    for argv in (["candidates", "--postings", str(train_path), "--work", work, "--k", str(args.k)],
+                 ["train-ranker", "--work", work],
+                 ["submit", "--postings", str(test_path), "--model", work,
+                  "--out", str(root / "submission.csv")]):
+        command = parser.parse_args(argv)
+        command.run(command)
     stderr.print("held-out generated test catalog (labels known because it is generated):")
     return run_evaluate(argparse.Namespace(postings=str(test_path),
-                                           submission=str(submission_path)))
+                                           submission=str(root / "submission.csv")))
 
 
 # ----------------------------------------------------------------------------- argument parsing
@@ -595,11 +669,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-rate", type=float, default=0.25,
                    help="share of non-matching pairs kept for training (weighted back)")
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
-    p.add_argument("--filter-threshold", type=float, default=0.02,
+    p.add_argument("--filter-threshold", type=float, default=0.05,
                    help="first-pass filter: drop pairs whose p(match) from a small model on the "
                         "similarity and phash features is below this in both directions, "
                         "before the other features are built (0: no filter)")
     p.add_argument("--groups", help="comma-separated feature groups (default: all)")
+    p.add_argument("--stack", action=argparse.BooleanOptionalAction, default=True,
+                   help="second stage: a ranker that also sees the first stage's scores around "
+                        "each pair (the score_graph features), cross-validated by a nested P1 "
+                        "(default; --no-stack: the first stage alone)")
     p.add_argument("--weight-by-group-size", action="store_true",
                    help="weight pairs by 1/|true group| so every posting counts about equally")
     p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
@@ -648,6 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-rate", type=float, default=0.25)
     p.add_argument("--symmetrise", choices=["mean", "max", "none"], default="mean")
     p.add_argument("--groups", help="comma-separated groups to ablate (default: every group)")
+    p.add_argument("--stack", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the row 'with score_graph': the second-stage ranker on top of every "
+                        "group (default; --no-stack: the first-stage rows only)")
     p.set_defaults(run=run_ablate)
 
     p = sub.add_parser("submit", help="match a new catalog with a trained model")

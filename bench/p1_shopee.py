@@ -48,9 +48,11 @@ def main() -> None:
     result.update({
         "pairs": report["pairs"], "candidate_recall": report["recall"],
         "candidate_seconds": report["seconds"],
-        "train_seconds": {k: v for k, v in metrics["seconds"].items() if k != "fold_seconds"},
+        "train_seconds": {k: v for k, v in metrics["seconds"].items()
+                          if not k.endswith("fold_seconds")},
         "f1": metrics["f1"], "precision": metrics["precision"], "recall": metrics["recall"],
-        "threshold": metrics["threshold"],
+        "threshold_only": metrics["postprocess_steps"][0], "threshold": metrics["threshold"],
+        "first_stage": metrics["first_stage"],
         "total_wall_seconds": round(result["candidates"]["wall_seconds"]
                                     + result["train_ranker"]["wall_seconds"], 1)})
     print(json.dumps(result))

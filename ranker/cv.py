@@ -23,39 +23,65 @@ class OutOfFold:
     seconds: list[float] = field(default_factory=list)
 
 
+class FoldTrainer:
+    """Trains rankers on the pairs outside chosen folds, with the sampling, weights and inner
+    early-stopping split that every fit of one cross-validation shares.
+
+    Training pairs keep every positive and a ``negative_rate`` share of negatives (see
+    :func:`sample_negatives`). Early stopping uses an inner split: training pairs whose query
+    posting is in one of ``valid_share`` label-grouped inner folds. ``weight`` multiplies the
+    sampling weights (e.g. by group size).
+    """
+
+    def __init__(self, y: np.ndarray, i: np.ndarray, j: np.ndarray, labels: np.ndarray,
+                 make_ranker: Callable[[], PairRanker], n_folds: int = 5, seed: int = 42,
+                 negative_rate: float = 1.0, valid_share: int = 10,
+                 weight: np.ndarray | None = None):
+        self.y, self.i, self.j = y, i, j
+        self.make_ranker = make_ranker
+        self.folds = group_folds(labels, n_folds, seed)
+        self.n_folds = n_folds
+        self.inner = group_folds(labels, valid_share, seed + 1) == 0
+        self.sampled, sample_weight = sample_negatives(y, negative_rate, seed)
+        self.weight = np.zeros(len(y), dtype=np.float32)
+        self.weight[self.sampled] = sample_weight
+        if weight is not None:
+            self.weight *= weight
+
+    def query_in(self, fold: int) -> np.ndarray:
+        return self.folds[self.i] == fold
+
+    def fit_outside(self, X: np.ndarray, feature_names: list[str], *excluded: int) -> PairRanker:
+        """A ranker trained on the sampled pairs with neither end in any ``excluded`` fold."""
+        keep = self.sampled.copy()
+        for fold in excluded:
+            keep &= (self.folds[self.i] != fold) & (self.folds[self.j] != fold)
+        train = np.flatnonzero(keep)
+        return self.make_ranker().fit(X[train], self.y[train], feature_names,
+                                      valid_mask=self.inner[self.i[train]],
+                                      weight=self.weight[train])
+
+
 def out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
                        labels: np.ndarray, feature_names: list[str],
                        make_ranker: Callable[[], PairRanker], n_folds: int = 5, seed: int = 42,
                        negative_rate: float = 1.0, valid_share: int = 10,
                        weight: np.ndarray | None = None) -> OutOfFold:
-    """Train one ranker per fold and score that fold's pairs.
-
-    Training pairs keep every positive and a ``negative_rate`` share of negatives (see
-    :func:`sample_negatives`); scoring always covers every pair of the fold. Early stopping uses
-    an inner split: training pairs whose query posting is in one of ``valid_share`` label-grouped
-    inner folds. ``weight`` multiplies the sampling weights (e.g. by group size).
-    """
-    folds = group_folds(labels, n_folds, seed)
-    inner = group_folds(labels, valid_share, seed + 1) == 0
-    sampled, sample_weight = sample_negatives(y, negative_rate, seed)
-    full_weight = np.zeros(len(y), dtype=np.float32)
-    full_weight[sampled] = sample_weight
-    if weight is not None:
-        full_weight *= weight
+    """Train one ranker per fold and score that fold's pairs (settings: :class:`FoldTrainer`);
+    scoring always covers every pair of the fold."""
+    trainer = FoldTrainer(y, i, j, labels, make_ranker, n_folds, seed, negative_rate,
+                          valid_share, weight)
     scores = np.full(len(y), np.nan, dtype=np.float32)
     best, seconds = [], []
     for fold in track(range(n_folds), "cross-validation", total=n_folds):
         start = time.perf_counter()
-        train = np.flatnonzero(sampled & (folds[i] != fold) & (folds[j] != fold))
-        held = folds[i] == fold
-        ranker = make_ranker().fit(X[train], y[train], feature_names,
-                                   valid_mask=inner[i[train]], weight=full_weight[train])
+        ranker = trainer.fit_outside(X, feature_names, fold)
+        held = trainer.query_in(fold)
         scores[held] = ranker.predict(X[held])
         best.append(ranker.best_iteration_)
         seconds.append(round(time.perf_counter() - start, 3))
-        stderr.print(f"  fold {fold}: {len(train):,} training pairs, "
-                     f"{ranker.best_iteration_} trees, {seconds[-1]:.1f} s")
-    return OutOfFold(scores, folds, best, seconds)
+        stderr.print(f"  fold {fold}: {ranker.best_iteration_} trees, {seconds[-1]:.1f} s")
+    return OutOfFold(scores, trainer.folds, best, seconds)
 
 
 def fit_final(X: np.ndarray, y: np.ndarray, feature_names: list[str], make_ranker:

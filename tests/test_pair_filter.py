@@ -8,26 +8,7 @@ import pytest
 
 from common.errors import InputError
 from ranker import PairFilter
-
-
-def symmetric_pairs(seed: int = 0):
-    """120 postings in groups of 3; every posting paired with its group and 9 random others,
-    closed under symmetry and sorted, with one informative feature and one noise feature."""
-    rng = np.random.default_rng(seed)
-    n = 120
-    labels = np.repeat(np.arange(n // 3), 3)
-    i = np.repeat(np.arange(n), 12)
-    j = np.concatenate([np.concatenate([np.flatnonzero(labels == labels[a]),
-                                        rng.integers(0, n, 9)]) for a in range(n)])
-    keys = np.unique(np.concatenate([i * n + j, j * n + i]))
-    i, j = keys // n, keys % n
-    keep = i != j
-    i, j = i[keep], j[keep]
-    y = (labels[i] == labels[j]).astype(np.float32)
-    signal = y + rng.normal(0, 0.25, len(y))
-    signal = (signal + signal[np.searchsorted(keys[keep], j * n + i)]) / 2  # symmetric feature
-    X = np.column_stack([signal, rng.normal(size=len(y))]).astype(np.float32)
-    return X, y, i, j, labels
+from tests.conftest import symmetric_pairs
 
 
 def test_keeps_the_matches_drops_most_non_matches_and_stays_symmetric():

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from common.demo import generate_catalog
+from ranker import SCORE_GRAPH_FEATURES
 from tests.conftest import run_cli
 
 
@@ -32,6 +33,13 @@ def test_reports_have_the_contracted_fields(trained):
     schema = json.loads((trained / "w" / "model" / "schema.json").read_text())
     assert {f["group"] for f in schema["features"]} >= {"similarity", "phash"}
     assert (trained / "w" / "model" / "ranker.lgb.txt").exists()
+    # the second stage (default): nested out-of-fold scores, its own model after the first's
+    assert {"f1", "precision", "recall", "threshold"} <= set(metrics["first_stage"])
+    assert len(metrics["second_stage"]["best_iterations"]) == 3
+    second = json.loads((trained / "w" / "model" / "stack" / "schema.json").read_text())
+    assert [f["name"] for f in second["features"]] == [f["name"] for f in schema["features"]] + \
+        list(SCORE_GRAPH_FEATURES)
+    assert schema["stack"] == "stack"
 
 
 def test_submit_and_evaluate(trained, tmp_path):
@@ -116,9 +124,16 @@ def _write(name, content):
     (_write("filter/ranker.lgb.txt", "tree\nnot a model\n"), "model file cannot be read"),
     (lambda model: _edit_schema(lambda s: s["features"][0].update(name="no_such_feature"))(
         model / "filter"), "no_such_feature"),
+    (_edit_schema(lambda s: s.update(stack="elsewhere")), "'stack' names no folder"),
+    (_write("stack/ranker.lgb.txt", "tree\nnot a model\n"), "model file cannot be read"),
+    (lambda model: [(model / "stack" / name).write_text((model / "stack" / name).read_text()
+                                                        .replace("stack_two_hop_j", "stack_other"))
+                    for name in ("schema.json", "ranker.lgb.txt")],
+     "second stage only: ['stack_other']; expected only: ['stack_two_hop_j']"),
 ], ids=["version", "backend", "features-type", "feature-twice", "k", "threshold",
         "unknown-embedder", "embedder-config", "schema-not-json", "model-file-garbage",
-        "filter-folder", "filter-model-garbage", "filter-feature"])
+        "filter-folder", "filter-model-garbage", "filter-feature", "stack-folder",
+        "stack-model-garbage", "stack-feature"])
 def test_damaged_model_is_refused(trained, tmp_path, capsys, damage, message):
     """Loading checks schema version, backend, feature list and every setting submit replays.
     (In-process: an exception escaping main fails the test as a traceback would.)"""
@@ -174,7 +189,7 @@ def test_ablate_writes_the_table(trained):
     assert (trained / "w" / "model" / "importance.png").exists()
 
 
-def test_first_pass_filter_keeps_fewer_pairs_and_can_be_turned_off(trained, tmp_path):
+def test_filter_and_second_stage_keep_fewer_pairs_and_can_be_turned_off(trained, tmp_path):
     import shutil
 
     metrics = json.loads((trained / "w" / "metrics.json").read_text())
@@ -184,12 +199,16 @@ def test_first_pass_filter_keeps_fewer_pairs_and_can_be_turned_off(trained, tmp_
     assert (trained / "w" / "model" / "filter" / "schema.json").exists()
     work = tmp_path / "w"
     shutil.copytree(trained / "w", work)
-    done = run_cli("train-ranker", "--work", str(work), "--folds", "3", "--filter-threshold", "0")
+    done = run_cli("train-ranker", "--work", str(work), "--folds", "3", "--filter-threshold", "0",
+                   "--no-stack")
     assert done.returncode == 0, done.stderr
     unfiltered = json.loads((work / "metrics.json").read_text())
     assert unfiltered["filter"] is None and unfiltered["pairs"] == candidates["pairs"]
-    assert not (work / "model" / "filter").exists()
-    assert json.loads((work / "model" / "schema.json").read_text())["filter"] is None
+    assert unfiltered["second_stage"] is None
+    assert unfiltered["postprocess_steps"][0]["f1"] == unfiltered["first_stage"]["f1"]
+    assert not (work / "model" / "filter").exists() and not (work / "model" / "stack").exists()
+    schema = json.loads((work / "model" / "schema.json").read_text())
+    assert schema["filter"] is None and schema["stack"] is None
     done = run_cli("submit", "--postings", str(trained / "train.csv"), "--model", str(work),
                    "--work", str(tmp_path / "s"), "--out", str(tmp_path / "s.csv"))
     assert done.returncode == 0, done.stderr
@@ -211,3 +230,10 @@ def test_xgboost_backend_trains_and_submits(trained, tmp_path):
     done = run_cli("submit", "--postings", str(trained / "train.csv"), "--model", str(work),
                    "--out", str(tmp_path / "s.csv"))
     assert done.returncode == 0, done.stderr
+
+
+def test_demo_runs_every_command_with_the_cli_defaults(tmp_path):
+    done = run_cli("demo", "--work", str(tmp_path / "demo"), "--products", "40")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["f1"] > 0.8
+    assert (tmp_path / "demo" / "work" / "model" / "stack" / "schema.json").exists()

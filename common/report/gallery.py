@@ -2,8 +2,9 @@
 top feature contributions and the image thumbnails.
 
 Only the shown pairs (a few hundred rows) are read back from features.parquet and explained with
-the model's per-feature contributions (LightGBM ``pred_contrib``); nothing here touches all pairs
-except the vectorised selection of the worst mistakes.
+the model's per-feature contributions (LightGBM ``pred_contrib``; the second-stage model's when
+there is one). Only vectorised steps touch all pairs: the selection of the worst mistakes and,
+with a second stage, its score-graph features.
 """
 from __future__ import annotations
 
@@ -127,10 +128,18 @@ def explain(cards: list[Card], run: Run, top: int = TOP_CONTRIBUTIONS) -> None:
     pairs = [pair for card in cards for pair in card.members + card.missed if pair.row is not None]
     if not pairs:
         return
-    ranker, _ = PairRanker.load(run.work.model)
-    names = ranker.feature_names_
     rows = np.array(sorted({pair.row for pair in pairs}), dtype=np.int64)
-    X = read_feature_rows(run.work.features, rows, names)
+    if run.p_first_stage is None:
+        ranker, _ = PairRanker.load(run.work.model)
+        X = read_feature_rows(run.work.features, rows, ranker.feature_names_)
+    else:  # the second stage scored the pairs: its inputs are the features + the score graph
+        from ranker import SCORE_GRAPH_FEATURES, score_graph_features
+
+        ranker, _ = PairRanker.load(run.work.model / run.schema["stack"])
+        first_names = ranker.feature_names_[: -len(SCORE_GRAPH_FEATURES)]
+        graph = score_graph_features(run.i, run.j, run.p_first_stage, run.n)[rows]
+        X = np.hstack([read_feature_rows(run.work.features, rows, first_names), graph])
+    names = ranker.feature_names_
     contributions = ranker.contributions(X)[:, : len(names)]  # last column: the bias
     position = {int(r): k for k, r in enumerate(rows)}
     for pair in pairs:

@@ -39,6 +39,7 @@ class Run:
     j: np.ndarray
     p: np.ndarray
     labels: np.ndarray
+    p_first_stage: np.ndarray | None = None  # the first stage's scores, when a second stage ran
 
     @property
     def n(self) -> int:
@@ -93,6 +94,13 @@ def load_run(root: str | Path) -> Run:
     if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= postings.height):
         raise InputError(f"pair indices outside the {postings.height:,} postings; the work "
                          f"directory mixes runs", file=str(work.oof_scores))
+    first_stage = None
+    if schema.get("stack"):
+        if "p_first_stage" not in oof.columns:
+            raise InputError("the model has a second stage but the first stage's scores are "
+                             "missing; rerun train-ranker", file=str(work.oof_scores),
+                             column="p_first_stage")
+        first_stage = oof["p_first_stage"].to_numpy().astype(np.float32)
     ablation_json = work.root / "ablation.json"
     ablation_png = work.root / "ablation.png"
     return Run(work=work, postings=postings, candidates=candidates, features=features,
@@ -100,7 +108,7 @@ def load_run(root: str | Path) -> Run:
                ablation=_read_json(ablation_json) if ablation_json.is_file() else None,
                ablation_png=ablation_png.read_bytes() if ablation_png.is_file() else None,
                i=i, j=j, p=oof["p"].to_numpy().astype(np.float32),
-               labels=label_codes(postings))
+               labels=label_codes(postings), p_first_stage=first_stage)
 
 
 def _read_json(path: Path):
