@@ -783,6 +783,11 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, name, smallest) < smallest:
             stderr.print(f"[red]error:[/red] --{name.replace('_', '-')} must be at least {smallest}")
             return 2
+    if getattr(args, "stack", False) and args.folds < 3:
+        # Its nested cross-validation trains first-stage models outside two folds at a time.
+        stderr.print("[red]error:[/red] --folds must be at least 3 with the second stage "
+                     "(or --no-stack)")
+        return 2
     if not 0 < getattr(args, "negative_rate", 1.0) <= 1:
         stderr.print("[red]error:[/red] --negative-rate must be in (0, 1]")
         return 2

@@ -85,6 +85,9 @@ def stacked_out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: n
     settings; ``X`` the first stage's features. Costs n·(n−1)/2 first-stage fits on fewer pairs
     plus n second-stage fits, by ``make_second`` (default: ``make_ranker``).
     """
+    if n_folds < 3:
+        raise ValueError("the nested cross-validation trains outside two folds at a time: it "
+                         "needs at least 3 folds")
     n = len(labels)
     trainer = FoldTrainer(y, i, j, labels, make_ranker, n_folds, seed, negative_rate,
                           valid_share, weight)

@@ -240,7 +240,7 @@ def trained_model(tmp_path_factory) -> Path:
     generate_catalog(n_products=80, seed=5).write_csv(root / "train.csv")
     assert cli.main(["candidates", "--postings", str(root / "train.csv"),
                      "--work", str(root / "w")]) == 0
-    assert cli.main(["train-ranker", "--work", str(root / "w"), "--folds", "2"]) == 0
+    assert cli.main(["train-ranker", "--work", str(root / "w"), "--folds", "3"]) == 0
     return root / "w" / "model"
 
 
@@ -307,6 +307,7 @@ def test_every_readme_case_is_in_the_matrix():
     ("--filter-threshold", "-0.1", "--filter-threshold must be in [0, 1)"),
     ("--negative-rate", "0", "--negative-rate must be in (0, 1]"),
     ("--folds", "1", "--folds must be at least 2"),
+    ("--folds", "2", "--folds must be at least 3 with the second stage (or --no-stack)"),
 ])
 def test_out_of_range_training_options_are_refused_before_any_work(tmp_path, capsys, option,
                                                                    value, message):

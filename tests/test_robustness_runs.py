@@ -117,7 +117,7 @@ def two_pipeline_runs(tmp_path_factory) -> tuple[Path, Path]:
     for name in ("a", "b"):
         work = root / name
         for args in (_candidates_args(root / "train.csv", work),
-                     ["train-ranker", "--work", str(work), "--folds", "2"],
+                     ["train-ranker", "--work", str(work), "--folds", "3"],
                      ["submit", "--postings", str(root / "test.csv"), "--model", str(work),
                       "--out", str(work / "submission.csv")]):
             done = run_cli(*args)

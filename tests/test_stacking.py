@@ -82,6 +82,14 @@ def test_nested_scores_of_a_fold_never_see_that_folds_labels():
     assert not np.array_equal(again.scores[~held], base.scores[~held])
 
 
+def test_two_folds_are_refused():
+    X, y, i, j, labels = noisy_pairs(4)
+    first = out_of_fold_scores(X, y, i, j, labels, ["signal", "noise"], make_ranker, 2, 7)
+    with pytest.raises(ValueError, match="at least 3 folds"):
+        stacked_out_of_fold_scores(X, y, i, j, labels, ["signal", "noise"], make_ranker, first,
+                                   2, 7)
+
+
 def test_first_stage_on_other_folds_is_refused():
     X, y, i, j, labels = noisy_pairs(4)
     names = ["signal", "noise"]
