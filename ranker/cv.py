@@ -24,8 +24,8 @@ class OutOfFold:
 
 
 class FoldTrainer:
-    """Trains rankers on the pairs outside chosen folds, with the sampling, weights and inner
-    early-stopping split that every fit of one cross-validation shares.
+    """Trains rankers on the pairs outside chosen folds, with the folds, sampling, weights and
+    inner early-stopping split that every fit of one cross-validation shares.
 
     Training pairs keep every positive and a ``negative_rate`` share of negatives (see
     :func:`sample_negatives`). Early stopping uses an inner split: training pairs whose query
@@ -34,13 +34,10 @@ class FoldTrainer:
     """
 
     def __init__(self, y: np.ndarray, i: np.ndarray, j: np.ndarray, labels: np.ndarray,
-                 make_ranker: Callable[[], PairRanker], n_folds: int = 5, seed: int = 42,
-                 negative_rate: float = 1.0, valid_share: int = 10,
-                 weight: np.ndarray | None = None):
+                 n_folds: int = 5, seed: int = 42, negative_rate: float = 1.0,
+                 valid_share: int = 10, weight: np.ndarray | None = None):
         self.y, self.i, self.j = y, i, j
-        self.make_ranker = make_ranker
         self.folds = group_folds(labels, n_folds, seed)
-        self.n_folds = n_folds
         self.inner = group_folds(labels, valid_share, seed + 1) == 0
         self.sampled, sample_weight = sample_negatives(y, negative_rate, seed)
         self.weight = np.zeros(len(y), dtype=np.float32)
@@ -51,13 +48,14 @@ class FoldTrainer:
     def query_in(self, fold: int) -> np.ndarray:
         return self.folds[self.i] == fold
 
-    def fit_outside(self, X: np.ndarray, feature_names: list[str], *excluded: int) -> PairRanker:
+    def fit_outside(self, make_ranker: Callable[[], PairRanker], X: np.ndarray,
+                    feature_names: list[str], *excluded: int) -> PairRanker:
         """A ranker trained on the sampled pairs with neither end in any ``excluded`` fold."""
         keep = self.sampled.copy()
         for fold in excluded:
             keep &= (self.folds[self.i] != fold) & (self.folds[self.j] != fold)
         train = np.flatnonzero(keep)
-        return self.make_ranker().fit(X[train], self.y[train], feature_names,
+        return make_ranker().fit(X[train], self.y[train], feature_names,
                                       valid_mask=self.inner[self.i[train]],
                                       weight=self.weight[train])
 
@@ -69,13 +67,12 @@ def out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarra
                        weight: np.ndarray | None = None) -> OutOfFold:
     """Train one ranker per fold and score that fold's pairs (settings: :class:`FoldTrainer`);
     scoring always covers every pair of the fold."""
-    trainer = FoldTrainer(y, i, j, labels, make_ranker, n_folds, seed, negative_rate,
-                          valid_share, weight)
+    trainer = FoldTrainer(y, i, j, labels, n_folds, seed, negative_rate, valid_share, weight)
     scores = np.full(len(y), np.nan, dtype=np.float32)
     best, seconds = [], []
     for fold in track(range(n_folds), "cross-validation", total=n_folds):
         start = time.perf_counter()
-        ranker = trainer.fit_outside(X, feature_names, fold)
+        ranker = trainer.fit_outside(make_ranker, X, feature_names, fold)
         held = trainer.query_in(fold)
         scores[held] = ranker.predict(X[held])
         best.append(ranker.best_iteration_)

@@ -89,10 +89,7 @@ def stacked_out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: n
         raise ValueError("the nested cross-validation trains outside two folds at a time: it "
                          "needs at least 3 folds")
     n = len(labels)
-    trainer = FoldTrainer(y, i, j, labels, make_ranker, n_folds, seed, negative_rate,
-                          valid_share, weight)
-    second = FoldTrainer(y, i, j, labels, make_second or make_ranker, n_folds, seed,
-                         negative_rate, valid_share, weight)
+    trainer = FoldTrainer(y, i, j, labels, n_folds, seed, negative_rate, valid_share, weight)
     if not np.array_equal(trainer.folds, first.folds):
         raise ValueError("the first stage was cross-validated on other folds")
     names = list(feature_names) + list(SCORE_GRAPH_FEATURES)
@@ -103,7 +100,7 @@ def stacked_out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: n
     outer = [(f, g) for f in range(n_folds) for g in range(f + 1, n_folds)]
     start = time.perf_counter()
     for f, g in track(outer, "first stage outside fold pairs", total=len(outer)):
-        ranker = trainer.fit_outside(X, feature_names, f, g)
+        ranker = trainer.fit_outside(make_ranker, X, feature_names, f, g)
         rows = np.flatnonzero(trainer.query_in(f) | trainer.query_in(g))
         pair_scores[f, g] = np.full(len(y), np.nan, dtype=np.float32)
         pair_scores[f, g][rows] = ranker.predict(X[rows])
@@ -119,7 +116,7 @@ def stacked_out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: n
                 rows = trainer.query_in(other)
                 p[rows] = pair_scores[min(fold, other), max(fold, other)][rows]
         stacked[:, width:] = score_graph_features(i, j, p, n)
-        ranker = second.fit_outside(stacked, names, fold)
+        ranker = trainer.fit_outside(make_second or make_ranker, stacked, names, fold)
         held = trainer.query_in(fold)
         scores[held] = ranker.predict(stacked[held])
         best.append(ranker.best_iteration_)
