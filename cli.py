@@ -232,10 +232,12 @@ def run_train_ranker(args) -> dict:
     with timer.step("cross_validation"):
         oof = out_of_fold_scores(X, y, i, j, labels, features.names, make_ranker, args.folds,
                                  args.seed, negative_rate=args.negative_rate, weight=weight)
-    scores, second_oof = oof.scores, None
-    first_cut = PostProcessor(steps=["threshold"], symmetrise=args.symmetrise).fit(
-        i, j, oof.scores, labels)
+    scores, second_oof, first_cut = oof.scores, None, None
     if args.stack:
+        # The first stage's own threshold figures; without a second stage they are the first
+        # step of the post-processing fitted below.
+        first_cut = PostProcessor(steps=["threshold"], symmetrise=args.symmetrise).fit(
+            i, j, oof.scores, labels)
         with timer.step("second_stage_cross_validation"):
             second_oof = stacked_out_of_fold_scores(
                 X, y, i, j, labels, features.names, make_ranker, oof, args.folds, args.seed,
@@ -263,6 +265,7 @@ def run_train_ranker(args) -> dict:
                                _ranker_factory(args, stage=2),
                                second_rounds, args.seed, args.negative_rate, weight)
     figures = processor.report_
+    first_cut = first_cut or processor
     first_figures = first_cut.report_[0]
     final_score = {k: figures[-1][k] for k in ("f1", "precision", "recall")}
     metrics = {
