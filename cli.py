@@ -605,7 +605,7 @@ def load_submission(path: str) -> pl.DataFrame:
 
 
 def run_report(args):
-    from common.report import build_report
+    from report import build_report
 
     if args.images and not Path(args.images).is_dir():
         raise InputError("not a folder", file=args.images)
@@ -617,7 +617,7 @@ def run_report(args):
 
 
 def run_demo(args) -> dict:
-    from common.demo import generate_catalog
+    from datasets import generate_catalog
 
     root = Path(args.work)
     root.mkdir(parents=True, exist_ok=True)

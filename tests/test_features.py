@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from candidates import build_candidates
-from common.demo import generate_catalog
+from datasets import generate_catalog
 from embedders import create_embedder, embed_catalog, hamming
 from features import FEATURE_GROUPS, PairContext, build_features
 

@@ -6,7 +6,7 @@ import json
 import polars as pl
 import pytest
 
-from common.demo import generate_catalog
+from datasets import generate_catalog
 from ranker import SCORE_GRAPH_FEATURES
 from tests.conftest import run_cli
 

@@ -8,7 +8,7 @@ import shutil
 import polars as pl
 import pytest
 
-from common.demo import generate_catalog
+from datasets import generate_catalog
 from tests.conftest import run_cli
 
 

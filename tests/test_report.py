@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from common.demo import generate_catalog
+from datasets import generate_catalog
 from tests.conftest import run_cli
 
 SUBSET_POSTINGS = 500
@@ -69,7 +69,7 @@ def test_report_shows_the_run(generated_run, tmp_path):
 
 
 def test_group_size_rows_add_up_to_the_overall_figures(generated_run):
-    from common.report.run import apply_postprocess, load_run, scores_by_group_size
+    from report.run import apply_postprocess, load_run, scores_by_group_size
 
     from postprocess import PostProcessor
 
@@ -91,7 +91,7 @@ def test_group_size_rows_add_up_to_the_overall_figures(generated_run):
 
 
 def test_report_is_reproducible(generated_run, tmp_path):
-    from common.report import build_report
+    from report import build_report
 
     first = build_report(generated_run, tmp_path / "a.html", cards=6, seed=1)
     second = build_report(generated_run, tmp_path / "b.html", cards=6, seed=1)
@@ -104,7 +104,7 @@ def test_ablation_is_shown_when_present(generated_run, tmp_path):
     shutil.copytree(generated_run, work)
     (work / "ablation.json").write_text(json.dumps({"backend": "lightgbm", "rows": [
         {"dropped": "phash", "f1": 0.71}, {"dropped": "graph", "f1": 0.74}]}))
-    from common.report import build_report
+    from report import build_report
 
     build_report(work, tmp_path / "r.html", cards=3)
     page = (tmp_path / "r.html").read_text(encoding="utf-8")

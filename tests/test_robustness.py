@@ -16,7 +16,7 @@ from typing import Callable
 import polars as pl
 import pytest
 
-from common.demo import generate_catalog
+from datasets import generate_catalog
 from common.postings import MAX_TITLE_CHARS
 from tests.conftest import run_cli
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.demo import generate_catalog
+from datasets import generate_catalog
 from tests.conftest import ROOT, run_cli
 
 PACKAGES = ("common", "embedders", "candidates", "features", "ranker", "postprocess")

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..atomic import read_json
-from ..errors import InputError
-from ..metric import per_posting_scores
-from ..postings import has_labels, label_codes
-from ..workdir import WorkDir
+from common.atomic import read_json
+from common.errors import InputError
+from common.metric import per_posting_scores
+from common.postings import has_labels, label_codes
+from common.workdir import WorkDir
 
 # (label, smallest, largest) true group sizes; None: no upper bound. "1" appears only on
 # catalogs that have singleton groups (Shopee train has none).

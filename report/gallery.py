@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..console import track, warn
-from ..errors import InputError
+from common.console import track, warn
+from common.errors import InputError
 from .run import Matches, Run
 
 MEMBERS_SHOWN = 12   # predicted members shown per card (the rest are counted)

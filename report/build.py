@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import write_text
-from ..console import Timer
+from common.atomic import write_text
+from common.console import Timer
 from . import gallery, plots
 from .html import render
 from .run import apply_postprocess, load_run, scores_by_group_size
