@@ -18,13 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import polars as pl  # noqa: E402
-
-from candidates import load_neighbours  # noqa: E402
-from common.atomic import read_json  # noqa: E402
-from common.workdir import WorkDir  # noqa: E402
-from embedders import create_embedder, embed_catalog  # noqa: E402
-from features import PairContext, build_features  # noqa: E402
+from features import build_features  # noqa: E402
+from pipeline import Candidates  # noqa: E402
 
 
 def main() -> None:
@@ -32,17 +27,11 @@ def main() -> None:
     parser.add_argument("--work", required=True)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = WorkDir(args.work)
-    report = read_json(work.candidates_report)
-    postings = pl.read_parquet(work.postings)
-    table = pl.read_parquet(work.candidates)
-    embeddings = [embed_catalog(create_embedder(s["name"], **s["config"]), postings,
-                                work.embeddings) for s in report["embedders"]]
-    names = [e.name for e in embeddings if e.kind != "hash"]
+    candidates = Candidates.load(args.work)
+    table = candidates.table
     totals, groups = [], {}
     for _ in range(args.repeat):
-        ctx = PairContext(table, postings, {e.name: e for e in embeddings},
-                          load_neighbours(work.neighbours, names))
+        ctx = candidates.context()  # a fresh context: nothing cached from the previous run
         start = time.perf_counter()
         built = build_features(ctx)
         totals.append(time.perf_counter() - start)

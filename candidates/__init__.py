@@ -2,12 +2,15 @@
 
 Public API: :func:`build_candidates`, :class:`CandidateSet`, :class:`Neighbours`,
 :func:`candidate_recall`, :func:`recall_by_source`, :func:`top_k`, :func:`pair_similarity`,
-:func:`reverse_positions`, :func:`row_pointers` and :func:`row_position` (pair look-ups in
-numba kernels), :func:`save_neighbours`, :func:`load_neighbours`, :func:`blend_neighbours`.
+:func:`save_neighbours`, :func:`load_neighbours`, :func:`blend_neighbours`; re-exported from
+:mod:`common.pairs` (their home): :func:`reverse_positions`, :func:`row_pointers`,
+:func:`row_position`.
 """
+from common.pairs import reverse_positions, row_pointers, row_position
+
 from .blend import blend_neighbours
 from .build import CandidateSet, Neighbours, build_candidates, candidate_recall, recall_by_source
-from .pairs import pair_similarity, reverse_positions, row_pointers, row_position
+from .pairs import pair_similarity
 from .search import top_k
 from .store import load_neighbours, save_neighbours
 

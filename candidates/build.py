@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from common.console import track
+from common.pairs import key_positions, pair_keys, reverse_positions, split_keys, unique_keys
 
 from .blocks import hash_block_pairs
 from .pairs import pair_similarity
@@ -46,19 +47,17 @@ def build_candidates(embeddings, k: int = 50) -> CandidateSet:
         start = time.perf_counter()
         if emb.kind == "hash":
             i, j = hash_block_pairs(emb.vectors, emb.missing)
-            keys.append(i * n + j)
+            keys.append(pair_keys(i, j, n))
         else:
             index, sims = top_k(emb.vectors, k, emb.missing)
             neighbours[emb.name] = Neighbours(index, sims)
             i, j = _list_pairs(index)
-            keys.extend([i * n + j, j * n + i])
+            keys.extend([pair_keys(i, j, n), pair_keys(j, i, n)])
         seconds[f"search_{emb.name}"] = round(time.perf_counter() - start, 3)
 
     start = time.perf_counter()
-    # Sort, then drop repeats: numpy's hash-based np.unique was 15x slower on these 16M keys.
-    keys = np.sort(np.concatenate(keys))
-    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
-    i, j = (keys // n).astype(np.int32), (keys % n).astype(np.int32)
+    keys = unique_keys(np.concatenate(keys))
+    i, j = (half.astype(np.int32) for half in split_keys(keys, n))
     columns: dict[str, pl.Series] = {"i": pl.Series("i", i), "j": pl.Series("j", j)}
     for emb in embeddings:
         if emb.kind == "hash":
@@ -83,7 +82,7 @@ def _list_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _rank_column(name: str, lists: Neighbours, keys: np.ndarray, n: int) -> pl.Series:
     i, j = _list_pairs(lists.index)
     ranks = (np.nonzero(lists.index >= 0)[1] + 1).astype(np.int16)
-    position = np.searchsorted(keys, i * n + j)
+    position = key_positions(keys, pair_keys(i, j, n))  # every listed pair is among the keys
     out = np.zeros(len(keys), dtype=np.int16)
     out[position] = ranks
     return pl.Series(name, out).replace(0, None)
@@ -99,8 +98,6 @@ def candidate_recall(i: np.ndarray, j: np.ndarray, labels: np.ndarray) -> float:
 def recall_by_source(table: pl.DataFrame, labels: np.ndarray) -> dict[str, float]:
     """Candidate recall of the whole table (``all``) and of each vector embedder's lists (pairs
     where either end lists the other)."""
-    from .pairs import reverse_positions
-
     i = table["i"].to_numpy().astype(np.int64)
     j = table["j"].to_numpy().astype(np.int64)
     out = {"all": round(candidate_recall(i, j, labels), 6)}

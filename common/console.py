@@ -5,18 +5,33 @@ Everything goes to stderr so that stdout stays machine-readable (``evaluate`` pr
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import Iterable, Iterator, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 T = TypeVar("T")
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/yellow] {message}")
+class ConsoleHandler(logging.Handler):
+    """Shows log records on stderr the command line's way: warnings (and worse) as
+    ``warning: …`` in yellow, the rest as plain lines. Library code only logs; the command line
+    attaches this handler."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record must not stop the run
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING:
+            stderr.print(f"[yellow]warning:[/yellow] {escape(message)}")
+        else:
+            stderr.print(message, markup=False)
 
 
 def summary(message: str) -> None:

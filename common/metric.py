@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from .errors import InputError
+from .pairs import pair_keys, split_keys, unique_keys
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,7 @@ def per_posting_scores(query: np.ndarray, match: np.ndarray, labels: np.ndarray,
     if include_self:
         every = np.arange(n, dtype=np.int64)
         query, match = np.concatenate([query, every]), np.concatenate([match, every])
-    keys = np.unique(query * n + match)
-    query, match = keys // n, keys % n
+    query, match = split_keys(unique_keys(pair_keys(query, match, n)), n)
     true_size = np.bincount(labels, minlength=labels.max() + 1)[labels].astype(np.float64)
     hits = np.bincount(query, weights=labels[query] == labels[match], minlength=n)
     predicted = np.bincount(query, minlength=n).astype(np.float64)
@@ -118,3 +118,23 @@ def score_submission(postings: pl.DataFrame, submission: pl.DataFrame,
 
     return score_pairs(pairs["query"].to_numpy(), pairs["match"].to_numpy(), label_codes(postings),
                        include_self=False)
+
+
+def evaluate_submission(postings_path: str, submission_path: str) -> MatchScore:
+    """Score a submission CSV against a labelled postings file (``python cli.py evaluate``)."""
+    from pathlib import Path
+
+    from .postings import has_labels, load_postings
+
+    postings = load_postings(postings_path)
+    if not has_labels(postings):
+        raise InputError("no label_group column: nothing to evaluate against",
+                         file=postings_path, column="label_group")
+    if not Path(submission_path).is_file():
+        raise InputError("file not found", file=submission_path)
+    try:
+        submission = pl.read_csv(submission_path, infer_schema=False)
+    except Exception as exc:
+        raise InputError(f"not a readable CSV file ({str(exc).splitlines()[0]})",
+                         file=submission_path) from None
+    return score_submission(postings, submission, submission_path)

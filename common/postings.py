@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from pathlib import Path
 
 import polars as pl
 
-from .console import warn
 from .errors import InputError
+
+log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("posting_id", "title")
 OPTIONAL_COLUMNS = ("image", "image_phash", "label_group")
@@ -157,8 +159,8 @@ def validate_postings(frame: pl.DataFrame, name: str = "<postings>") -> pl.DataF
     titles = frame["title"].fill_null("")
     too_long = titles.str.len_chars() > MAX_TITLE_CHARS
     if too_long.any():
-        warn(f"{name}: {int(too_long.sum())} titles longer than {MAX_TITLE_CHARS} characters "
-             "were cut to that length")
+        log.warning(f"{name}: {int(too_long.sum())} titles longer than {MAX_TITLE_CHARS} "
+                    "characters were cut to that length")
         titles = titles.str.slice(0, MAX_TITLE_CHARS)
     frame = frame.with_columns(titles.alias("title"))
 

@@ -11,6 +11,7 @@ network classifies real photos as a person would.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ import polars as pl
 
 from .base import Embedder, Embedding, l2_normalise_rows
 from .weights import file_digest
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 POOLINGS = ("avg", "gem")
@@ -193,7 +196,7 @@ class ImageEmbedder(Embedder):
     def embed(self, postings: pl.DataFrame, images_dir: Path | None = None) -> Embedding:
         import torch
 
-        from common.console import track, warn
+        from common.console import track
 
         from .text import select_device
 
@@ -207,7 +210,7 @@ class ImageEmbedder(Embedder):
         missing = np.ones(n, dtype=bool)
         if images_dir is None:
             if any(name is not None for name in names):
-                warn(f"no images folder given: {n} postings have no image vector")
+                log.warning(f"no images folder given: {n} postings have no image vector")
             return Embedding(self.name, self.kind, vectors, missing)
         starts = range(0, n, self.batch_size)
         with torch.inference_mode():
@@ -222,6 +225,6 @@ class ImageEmbedder(Embedder):
                 vectors[start:stop][~absent] = pooled.float().cpu().numpy()
         unreadable = int(sum(name is not None for name in names) - (~missing).sum())
         if unreadable:
-            warn(f"{unreadable} images missing or unreadable under {images_dir}; "
-                 "their image features are null")
+            log.warning(f"{unreadable} images missing or unreadable under {images_dir}; "
+                        "their image features are null")
         return Embedding(self.name, self.kind, l2_normalise_rows(vectors), missing)

@@ -1,14 +1,15 @@
 """Perceptual hashes as a 'hash' embedding: one uint64 per posting."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from common.console import warn
-
 from .base import Embedder, Embedding
+
+log = logging.getLogger(__name__)
 
 
 class PhashEmbedder(Embedder):
@@ -55,8 +56,8 @@ class PhashEmbedder(Embedder):
             missing[row] = False
         unreadable = int(sum(n is not None for n in names) - (~missing).sum())
         if unreadable:
-            warn(f"{unreadable} images missing or unreadable under {images_dir}; "
-                 "their phash features are null")
+            log.warning(f"{unreadable} images missing or unreadable under {images_dir}; "
+                        "their phash features are null")
         return Embedding(self.name, self.kind, values, missing, modality=self.modality)
 
 

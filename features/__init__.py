@@ -1,9 +1,13 @@
 """Features: one row per candidate pair, one float32 column per feature, each in a named group.
 
 Public API: :func:`build_features`, :data:`FEATURE_GROUPS`, :class:`FeatureTable`,
-:class:`PairContext`.
+:class:`PairContext`; the second stage's group (from first-stage scores, not in
+:data:`FEATURE_GROUPS`): :func:`score_graph_features`, :data:`SCORE_GRAPH_FEATURES`,
+:data:`SCORE_GRAPH_GROUP`.
 """
 from .build import FEATURE_GROUPS, FeatureTable, build_features
 from .context import PairContext
+from .score_graph import SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP, score_graph_features
 
-__all__ = ["FEATURE_GROUPS", "FeatureTable", "PairContext", "build_features"]
+__all__ = ["FEATURE_GROUPS", "FeatureTable", "PairContext", "SCORE_GRAPH_FEATURES",
+           "SCORE_GRAPH_GROUP", "build_features", "score_graph_features"]

@@ -34,7 +34,7 @@ class PairContext:
 
     @cached_property
     def reverse(self) -> np.ndarray:
-        from candidates import reverse_positions
+        from common.pairs import reverse_positions
 
         return reverse_positions(self.i, self.j, self.n)
 

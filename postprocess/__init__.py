@@ -9,13 +9,16 @@ matches, self first. Neighbour blending of the embeddings happens before the can
 Public API: :class:`PostProcessor` (fit on out-of-fold scores, parameters as plain data),
 :data:`POSTPROCESS_STEPS`, the steps :class:`ThresholdCut`, :class:`Chisel`, :class:`Min2`,
 :class:`PruneOneWay`, :class:`GraphMerge`, :class:`ScoreBlend`,
-:func:`symmetrise`, :func:`rank_within_query`, :func:`to_submission`, :data:`MAX_MATCHES`.
+:func:`to_submission`, :data:`MAX_MATCHES`; re-exported from :mod:`common.pairs` (their home):
+:func:`symmetrise`, :func:`rank_within_query`.
 """
+from common.pairs import rank_within_query, symmetrise
+
 from .chisel import Chisel
 from .cut import ThresholdCut
 from .graph import GraphMerge, PruneOneWay
 from .min2 import Min2
-from .pairs import MAX_MATCHES, rank_within_query, symmetrise
+from .pairs import MAX_MATCHES
 from .pipeline import DEFAULT_STEPS as POSTPROCESS_STEPS
 from .pipeline import PostProcessor
 from .score_blend import ScoreBlend

@@ -13,14 +13,17 @@ import numpy as np
 
 from .pairs import MAX_MATCHES
 from .state import MatchState, Truth
+from .step import Step
 
 
-class Chisel:
+class Chisel(Step):
     """``fit`` learns per-rank thresholds from the out-of-fold score quantiles and tunes
-    ``strength``; ``apply`` keeps each posting's ranked pairs up to the first one that fails
-    its rank's threshold. ``base`` is the global threshold it bends away from."""
+    ``strength`` (unless given; given ``rank_thresholds`` are kept as they are); ``apply`` keeps
+    each posting's ranked pairs up to the first one that fails its rank's threshold. ``base``
+    (required to fit) is the global threshold it bends away from."""
 
     name: ClassVar[str] = "chisel"
+    fitted: ClassVar[dict] = {"base": None, "strength": None, "rank_thresholds": None}
 
     def __init__(self, base: float | None = None, strength: float | None = None,
                  rank_thresholds: list[float] | None = None,
@@ -33,22 +36,27 @@ class Chisel:
     def fit(self, state: MatchState, truth: Truth) -> Chisel:
         if self.base is None:
             raise ValueError("Chisel needs the global threshold (base) before fitting")
+        self.base_ = self.base
+        if self.rank_thresholds is not None:
+            self.strength_, self.rank_thresholds_ = self.strength, self.rank_thresholds
+            return self
         quantiles = self._size_quantiles(state, truth)
         best = None
-        for strength in self.strengths:
+        for strength in self._choices("strength", self.strengths):
             thresholds = self._blend(quantiles, float(strength))
             f1 = truth.evaluate(state, self._keep(state, thresholds))["f1"]
             if best is None or f1 > best[0] + 1e-9:
                 best = (f1, float(strength), thresholds)
-        _, self.strength, thresholds = best
-        self.rank_thresholds = [round(float(t), 6) for t in thresholds]
+        _, self.strength_, thresholds = best
+        self.rank_thresholds_ = [round(float(t), 6) for t in thresholds]
         return self
 
     def apply(self, state: MatchState) -> MatchState:
-        return state.with_keep(self._keep(state, np.asarray(self.rank_thresholds, np.float32)))
+        return state.with_keep(self._keep(state, np.asarray(self.rank_thresholds_, np.float32)))
 
     def _blend(self, quantiles: np.ndarray, strength: float) -> np.ndarray:
-        return np.clip(self.base + strength * (quantiles - self.base), 0.0, 1.0).astype(np.float32)
+        blended = self.base_ + strength * (quantiles - self.base_)
+        return np.clip(blended, 0.0, 1.0).astype(np.float32)
 
     @staticmethod
     def _size_quantiles(state: MatchState, truth: Truth) -> np.ndarray:
@@ -79,7 +87,3 @@ class Chisel:
         failing = ~passes
         np.minimum.at(first_fail, state.i[failing], state.rank[failing])
         return state.rank < first_fail[state.i]
-
-    def get_params(self) -> dict:
-        return {"base": self.base, "strength": self.strength,
-                "rank_thresholds": self.rank_thresholds}

@@ -9,8 +9,11 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from common.pairs import reverse_positions
+
 from .pairs import MAX_MATCHES
 from .state import MatchState, Truth
+from .step import Step
 
 # Pairs scoring below this never move an average-linkage decision that clears a useful
 # threshold; leaving them out keeps each agglomeration round to the informative edges.
@@ -20,48 +23,41 @@ MAX_LINKAGE_ROUNDS = 64
 
 def _reverse_kept(state: MatchState) -> np.ndarray:
     """For each pair (i, j): whether (j, i) is present and kept."""
-    n = state.n
-    if not len(state.i):
-        return np.zeros(0, dtype=bool)
-    keys = state.i * n + state.j
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    wanted = state.j * n + state.i
-    position = np.minimum(np.searchsorted(sorted_keys, wanted), len(keys) - 1)
-    present = sorted_keys[position] == wanted
-    return present & state.keep[order[position]]
+    reverse = reverse_positions(state.i, state.j, state.n)
+    return (reverse >= 0) & state.keep[np.maximum(reverse, 0)]
 
 
-class PruneOneWay:
+class PruneOneWay(Step):
     """Drop a kept pair (i, j) whose reverse (j, i) is not kept when its score is below
-    ``threshold`` (0 switches the step off): a one-way match that is also weak is usually a
-    false one."""
+    ``threshold_`` (0 switches the step off): a one-way match that is also weak is usually a
+    false one. ``fit`` tunes it on a grid unless ``threshold`` is given."""
 
     name: ClassVar[str] = "prune"
+    fitted: ClassVar[dict] = {"threshold": None}
 
     def __init__(self, threshold: float | None = None, grid_step: float = 0.02):
         self.threshold = threshold
         self.grid_step = grid_step
 
     def fit(self, state: MatchState, truth: Truth) -> PruneOneWay:
+        if self.threshold is not None:
+            self.threshold_ = self.threshold
+            return self
         one_way = state.keep & ~_reverse_kept(state)
         best = None
         for t in np.round(np.arange(0.0, 1.0 + 1e-9, self.grid_step), 4):
             f1 = truth.evaluate(state, state.keep & ~(one_way & (state.score < t)))["f1"]
             if best is None or f1 > best[0] + 1e-9:
                 best = (f1, float(t))
-        self.threshold = best[1]
+        self.threshold_ = best[1]
         return self
 
     def apply(self, state: MatchState) -> MatchState:
         one_way = state.keep & ~_reverse_kept(state)
-        return state.with_keep(state.keep & ~(one_way & (state.score < self.threshold)))
-
-    def get_params(self) -> dict:
-        return {"threshold": self.threshold}
+        return state.with_keep(state.keep & ~(one_way & (state.score < self.threshold_)))
 
 
-class GraphMerge:
+class GraphMerge(Step):
     """Add every pair inside a merged group of at most ``max_size`` postings.
 
     ``method`` "components": groups are the connected components of the kept pairs scoring above
@@ -69,13 +65,16 @@ class GraphMerge:
     (absent pairs count 0) that merges two groups while their mean pair score exceeds
     ``threshold`` and their union stays within ``max_size``; merges are made in rounds of mutual
     best partners, which for average linkage is the order the one-at-a-time algorithm would take.
-    ``method`` None switches the step off. ``fit`` picks method, threshold and size cap for F1.
+    A fitted ``method_`` None switches the step off. ``fit`` picks method, threshold and size
+    cap for F1 (those not given; the grid holds threshold and size cap lists per method), or
+    switches the step off unless a method is given.
     """
 
     name: ClassVar[str] = "merge"
+    fitted: ClassVar[dict] = {"method": None, "threshold": None, "max_size": MAX_MATCHES}
 
     def __init__(self, method: str | None = None, threshold: float | None = None,
-                 max_size: int = MAX_MATCHES,
+                 max_size: int | None = None,
                  grid: dict | None = None):
         self.method = method
         self.threshold = threshold
@@ -85,21 +84,29 @@ class GraphMerge:
                                          "max_size": [MAX_MATCHES]}}
 
     def fit(self, state: MatchState, truth: Truth) -> GraphMerge:
-        best = (truth.evaluate(state)["f1"], None, None, self.max_size)
-        for method, grid in self.grid.items():
-            for threshold in grid["threshold"]:
-                for max_size in grid["max_size"]:
+        given = (self.method, self.threshold, self.max_size)
+        if None not in given:
+            self.method_, self.threshold_, self.max_size_ = given
+            return self
+        # Switched off (no method) unless a method is given.
+        best = ((truth.evaluate(state)["f1"], None, self.threshold,
+                 MAX_MATCHES if self.max_size is None else self.max_size)
+                if self.method is None else (-np.inf, None, None, None))
+        for method in self._choices("method", self.grid):
+            grid = self.grid.get(method, {})
+            for threshold in self._choices("threshold", grid.get("threshold")):
+                for max_size in self._choices("max_size", grid.get("max_size")):
                     merged = self._merge(state, method, threshold, max_size)
                     f1 = truth.evaluate(merged)["f1"]
                     if f1 > best[0] + 1e-9:
                         best = (f1, method, threshold, max_size)
-        _, self.method, self.threshold, self.max_size = best
+        _, self.method_, self.threshold_, self.max_size_ = best
         return self
 
     def apply(self, state: MatchState) -> MatchState:
-        if self.method is None:
+        if self.method_ is None:
             return state
-        return self._merge(state, self.method, self.threshold, self.max_size)
+        return self._merge(state, self.method_, self.threshold_, self.max_size_)
 
     def _merge(self, state: MatchState, method: str, threshold: float, max_size: int) -> MatchState:
         if method == "components":
@@ -110,9 +117,6 @@ class GraphMerge:
             raise ValueError(f"unknown merge method {method!r} (components, average)")
         i, j = _pairs_within(group, max_size)
         return state.with_added(i, j, np.zeros(len(i), dtype=np.float32))
-
-    def get_params(self) -> dict:
-        return {"method": self.method, "threshold": self.threshold, "max_size": self.max_size}
 
 
 def _components(state: MatchState, threshold: float) -> np.ndarray:

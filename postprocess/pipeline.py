@@ -7,11 +7,13 @@ import time
 
 import numpy as np
 
+from common.pairs import rank_within_query, symmetrise
+
 from .chisel import Chisel
 from .cut import ThresholdCut
 from .graph import GraphMerge, PruneOneWay
 from .min2 import Min2
-from .pairs import MAX_MATCHES, rank_within_query, symmetrise
+from .pairs import MAX_MATCHES
 from .score_blend import ScoreBlend
 from .state import MatchState, Truth
 
@@ -49,10 +51,11 @@ class PostProcessor:
         self.steps_, self.report_ = [], []
         for name in self.steps:
             start = time.perf_counter()
-            step = STEPS[name]()
             if name == "chisel":  # bends the latest global cut
-                step.base = [s.threshold for s in self.steps_
-                             if s.name in ("threshold", "score_blend")][-1]
+                step = Chisel(base=[s.threshold_ for s in self.steps_
+                                    if s.name in ("threshold", "score_blend")][-1])
+            else:
+                step = STEPS[name]()
             state = step.fit(state, truth).apply(state)
             self.steps_.append(step)
             self.report_.append({"step": name, **_rounded(truth.evaluate(state, self._capped(state))),
@@ -85,14 +88,15 @@ class PostProcessor:
         keep[kept[within]] = True
         return keep
 
-    def get_params(self) -> dict:
-        """Plain data: what ``from_params`` needs to rebuild the fitted pipeline."""
+    def fitted_params(self) -> dict:
+        """Plain data: what ``from_params`` needs to rebuild the fitted pipeline (saved in the
+        model's ``schema.json`` under ``postprocess``)."""
         return {"symmetrise": self.symmetrise, "max_matches": self.max_matches,
-                "steps": [{"step": s.name, **s.get_params()} for s in self.steps_]}
+                "steps": [{"step": s.name, **s.fitted_params()} for s in self.steps_]}
 
     @classmethod
     def from_params(cls, params: dict) -> PostProcessor:
-        """Rebuild a fitted pipeline from :meth:`get_params` (or a threshold-only model's
+        """Rebuild a fitted pipeline from :meth:`fitted_params` (or a threshold-only model's
         ``{"symmetrise", "threshold", "max_matches"}``)."""
         steps = params.get("steps")
         if steps is None:
@@ -100,7 +104,8 @@ class PostProcessor:
         processor = cls([s["step"] for s in steps], params.get("symmetrise", "mean"),
                         params.get("max_matches", MAX_MATCHES))
         processor._validate()
-        processor.steps_ = [STEPS[s["step"]](**{k: v for k, v in s.items() if k != "step"})
+        processor.steps_ = [STEPS[s["step"]].from_fitted(**{k: v for k, v in s.items()
+                                                             if k != "step"})
                             for s in steps]
         # Replay on two postings and one pair: a parameter of the wrong type (a threshold saved
         # as text) fails here, at load time, not halfway through a submission.

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .pairs import rank_within_query
+from common.pairs import key_positions, pair_keys, rank_within_query, split_keys, unique_keys
 
 
 @dataclass(frozen=True)
@@ -37,20 +37,19 @@ class MatchState:
         n = self.n
         if not len(i):
             return self
-        keys = self.i * n + self.j
-        new_keys = np.unique(i.astype(np.int64) * n + j)
-        order = np.argsort(keys, kind="stable")
-        position = np.searchsorted(keys[order], new_keys)
-        found = position < len(keys)
-        found[found] = keys[order][position[found]] == new_keys[found]
+        added = pair_keys(i, j, n)
+        new_keys = unique_keys(added)
+        position = key_positions(pair_keys(self.i, self.j, n), new_keys)
+        found = position >= 0
         keep = self.keep.copy()
-        keep[order[position[found]]] = True
+        keep[position[found]] = True
         fresh = new_keys[~found]
         if not len(fresh):
             return replace(self, keep=keep)
-        new_score = _score_for(new_keys, i.astype(np.int64) * n + j, score)[~found]
-        all_i = np.concatenate([self.i, fresh // n])
-        all_j = np.concatenate([self.j, fresh % n])
+        new_score = _score_for(new_keys, added, score)[~found]
+        fresh_i, fresh_j = split_keys(fresh, n)
+        all_i = np.concatenate([self.i, fresh_i])
+        all_j = np.concatenate([self.j, fresh_j])
         all_score = np.concatenate([self.score, new_score.astype(np.float32)])
         all_keep = np.concatenate([keep, np.ones(len(fresh), dtype=bool)])
         return MatchState(n, all_i, all_j, all_score, all_keep, rank_within_query(all_i, all_score))

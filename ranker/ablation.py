@@ -1,15 +1,18 @@
 """Feature-group ablation: P1 out-of-fold F1 without each group and with each group alone."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable
 
 import numpy as np
 
-from common.console import stderr
+from features import SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP
 
 from .cv import OutOfFold, out_of_fold_scores
-from .stacking import SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP, stacked_out_of_fold_scores
+from .stacking import stacked_out_of_fold_scores
+
+log = logging.getLogger(__name__)
 
 
 def ablate_groups(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
@@ -30,7 +33,7 @@ def ablate_groups(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
         done = {"variant": variant, "group": group, "features": features,
                 **{k: round(float(v), 6) for k, v in evaluate(scores).items()},
                 "seconds": round(time.perf_counter() - start, 3)}
-        stderr.print(f"ablation {variant} {group}: F1 {done['f1']:.4f} ({features} features)")
+        log.info(f"ablation {variant} {group}: F1 {done['f1']:.4f} ({features} features)")
         return done
 
     def run(variant: str, group: str, keep: list[str]) -> tuple[dict, OutOfFold]:
@@ -75,14 +78,12 @@ def ablation_markdown(rows: list[dict]) -> str:
 def ablation_chart(rows: list[dict], path) -> None:
     """Horizontal bars of ΔF1 per group: 'without' (and 'with' the second stage) on the left,
     'only' on the right."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from common.atomic import atomic_path
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 1.5))
+    fig = Figure(figsize=(11, 0.45 * len(rows) + 1.5))
+    axes = fig.subplots(1, 2)
     for ax, variants, colour in ((axes[0], ("without", "with"), "#c0392b"),
                                  (axes[1], ("only",), "#2874a6")):
         part = [r for r in rows if r["variant"] in variants]
@@ -98,4 +99,3 @@ def ablation_chart(rows: list[dict], path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)

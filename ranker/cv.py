@@ -2,17 +2,20 @@
 posting is in fold f is trained only on pairs with neither end in fold f."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from common.console import stderr, track
+from common.console import track
 from common.folds import group_folds
 
 from .model import PairRanker
 from .sampling import sample_negatives
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,7 +80,7 @@ def out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarra
         scores[held] = ranker.predict(X[held])
         best.append(ranker.best_iteration_)
         seconds.append(round(time.perf_counter() - start, 3))
-        stderr.print(f"  fold {fold}: {ranker.best_iteration_} trees, {seconds[-1]:.1f} s")
+        log.info(f"  fold {fold}: {ranker.best_iteration_} trees, {seconds[-1]:.1f} s")
     return OutOfFold(scores, trainer.folds, best, seconds)
 
 

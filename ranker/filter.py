@@ -39,8 +39,6 @@ class PairFilter:
     def __init__(self, threshold: float = 0.05, groups: tuple[str, ...] = FILTER_GROUPS,
                  backend: str = "lightgbm", rounds: int = 200, early_stopping: int = 20,
                  num_threads: int = 0, seed: int = 42):
-        if not 0 < threshold < 1:
-            raise ValueError("filter threshold must be in (0, 1)")
         self.threshold = threshold
         self.groups = list(groups)
         self.backend = backend
@@ -57,6 +55,8 @@ class PairFilter:
     def fit(self, X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
             labels: np.ndarray, feature_names: list[str], n_folds: int = 5,
             negative_rate: float = 0.25) -> PairFilter:
+        if not 0 < self.threshold < 1:
+            raise ValueError("filter threshold must be in (0, 1)")
         start = time.perf_counter()
         n = len(labels)
         oof = out_of_fold_scores(X, y, i, j, labels, feature_names, self._make_ranker, n_folds,
@@ -81,7 +81,7 @@ class PairFilter:
         return self._decide(self.ranker_.predict(X), i, j, n)
 
     def _decide(self, p: np.ndarray, i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
-        from postprocess import symmetrise
+        from common.pairs import symmetrise
 
         return symmetrise(i, j, p, n, "max") >= self.threshold
 

@@ -11,22 +11,22 @@ def write_importance(importance: dict[str, float], groups: dict[str, str], folde
     ranked = sorted(importance.items(), key=lambda kv: (-kv[1], kv[0]))
     write_text(Path(folder) / "importance.csv", "feature,group,gain\n" + "".join(
         f"{name},{groups[name]},{gain:.3f}\n" for name, gain in ranked))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     shown = ranked[:top][::-1]
-    palette = plt.get_cmap("tab10")
+    palette = colormaps["tab10"]
     order = sorted(set(groups.values()))
-    fig, ax = plt.subplots(figsize=(8, 0.28 * len(shown) + 1.2))
+    # A Figure of its own, not pyplot's: no backend switch in the caller's session.
+    fig = Figure(figsize=(8, 0.28 * len(shown) + 1.2))
+    ax = fig.subplots()
     ax.barh([n for n, _ in shown], [g for _, g in shown],
             color=[palette(order.index(groups[n]) % 10) for n, _ in shown])
     ax.set_xlabel("total gain")
     ax.set_title(f"Top {len(shown)} features by gain (colour = group)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=palette(k % 10)) for k in range(len(order))]
+    handles = [Rectangle((0, 0), 1, 1, color=palette(k % 10)) for k in range(len(order))]
     ax.legend(handles, order, fontsize=7, loc="lower right")
     fig.tight_layout()
     with atomic_path(Path(folder) / "importance.png") as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)

@@ -3,9 +3,10 @@ around each pair.
 
 A pair's own features cannot tell that i's best candidate scores 0.95 while j sits at 0.4 in its
 list, or that i and j share three confident neighbours; the first stage's scores of the other
-pairs can. The second stage adds the ``score_graph`` group: p(i, j) and p(j, i), each end's best
-and summed score and count of confident pairs, the pair's rank in each end's list, its share of
-each end's best, and the two-hop score Σ_k p̄(i, k)·p̄(k, j) (p̄: the mean of both directions).
+pairs can. The second stage adds the ``score_graph`` group (:mod:`features.score_graph`):
+p(i, j) and p(j, i), each end's best and summed score and count of confident pairs, the pair's
+rank in each end's list, its share of each end's best, and the two-hop score
+Σ_k p̄(i, k)·p̄(k, j) (p̄: the mean of both directions).
 On Shopee train (P1, titles + phash) it lifts the threshold-only out-of-fold F1 from 0.768 to
 0.792.
 
@@ -17,60 +18,23 @@ ranker for f is trained on the pairs outside f with score-graph features from th
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Iterable
 
 import numpy as np
-import scipy.sparse as sp
 
-from common.console import stderr, track
+from common.console import track
+from features import SCORE_GRAPH_FEATURES, score_graph_features
 
 from .cv import FoldTrainer, OutOfFold
 from .model import PairRanker
 
-SCORE_GRAPH_GROUP = "score_graph"
-CONFIDENT = 0.5  # a pair counts towards an end's confident pairs from this mean score on
+log = logging.getLogger(__name__)
+
 # The second stage starts from features that nearly decide the pair, so it settles within tens
 # of trees; twice the first stage's learning rate halves its trees, and its share of `submit`.
 SECOND_STAGE_PARAMS = {"lightgbm": {"learning_rate": 0.2}, "xgboost": {"eta": 0.2}}
-SCORE_GRAPH_FEATURES = (
-    "stack_p", "stack_p_rev", "stack_p_mean", "stack_p_max", "stack_p_min",
-    "stack_best_i", "stack_best_j", "stack_sum_i", "stack_sum_j",
-    "stack_confident_i", "stack_confident_j", "stack_rank_i", "stack_rank_j",
-    "stack_share_i", "stack_share_j", "stack_two_hop", "stack_two_hop_i", "stack_two_hop_j")
-
-
-def score_graph_features(i: np.ndarray, j: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
-    """Pairs × :data:`SCORE_GRAPH_FEATURES` (float32) from first-stage scores ``p``.
-
-    The pair table should be closed under symmetry (the candidate and filtered tables are); a
-    pair without its reverse counts its own score for the reverse direction.
-    """
-    from candidates import pair_similarity
-    from postprocess import rank_within_query, symmetrise
-
-    p = np.asarray(p, dtype=np.float32)
-    mean = symmetrise(i, j, p, n, "mean")
-    reverse = 2 * mean - p  # the reverse pair's score (its own where it has none)
-    best = np.zeros(n)
-    np.maximum.at(best, i, mean)
-    total = np.bincount(i, weights=mean, minlength=n)
-    confident = np.bincount(i, weights=mean >= CONFIDENT, minlength=n)
-    # The table is closed under symmetry, so ranking the pairs by their second end ranks i in j's
-    # list.
-    rank_i = rank_within_query(i, mean)
-    rank_j = rank_within_query(j, mean)
-    graph = sp.csr_matrix((mean, (i, j)), shape=(n, n))
-    two_hop = pair_similarity(graph, i, j).astype(np.float64)
-    mean = mean.astype(np.float64)
-    columns = [p, reverse, mean, np.maximum(p, reverse), np.minimum(p, reverse),
-               best[i], best[j], total[i], total[j], confident[i], confident[j], rank_i, rank_j,
-               mean / np.maximum(best[i], 1e-6), mean / np.maximum(best[j], 1e-6),
-               two_hop, two_hop / np.maximum(total[i], 1e-6), two_hop / np.maximum(total[j], 1e-6)]
-    out = np.empty((len(p), len(columns)), dtype=np.float32)
-    for k, column in enumerate(columns):
-        out[:, k] = column
-    return out
 
 
 def stacked_out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
@@ -104,8 +68,8 @@ def stacked_out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: n
         rows = np.flatnonzero(trainer.query_in(f) | trainer.query_in(g))
         pair_scores[f, g] = np.full(len(y), np.nan, dtype=np.float32)
         pair_scores[f, g][rows] = ranker.predict(X[rows])
-    stderr.print(f"  {len(outer)} first-stage models outside fold pairs: "
-                 f"{time.perf_counter() - start:.1f} s")
+    log.info(f"  {len(outer)} first-stage models outside fold pairs: "
+             f"{time.perf_counter() - start:.1f} s")
     scores = np.full(len(y), np.nan, dtype=np.float32)
     best, seconds = [], []
     for fold in track(range(n_folds), "second-stage cross-validation", total=n_folds):
@@ -121,8 +85,8 @@ def stacked_out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: n
         scores[held] = ranker.predict(stacked[held])
         best.append(ranker.best_iteration_)
         seconds.append(round(time.perf_counter() - begin, 3))
-        stderr.print(f"  second stage, fold {fold}: {ranker.best_iteration_} trees, "
-                     f"{seconds[-1]:.1f} s")
+        log.info(f"  second stage, fold {fold}: {ranker.best_iteration_} trees, "
+                 f"{seconds[-1]:.1f} s")
     return OutOfFold(scores, trainer.folds, best, seconds)
 
 

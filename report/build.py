@@ -6,6 +6,9 @@ from pathlib import Path
 
 from common.atomic import write_text
 from common.console import Timer
+from common.errors import InputError
+from pipeline import ParameterError
+
 from . import gallery, plots
 from .html import render
 from .run import apply_postprocess, load_run, scores_by_group_size
@@ -34,6 +37,10 @@ def build_report(work: str | Path, out: str | Path | None = None, images: str | 
     get a gallery card, the worst false positives and false negatives first; ``seed`` fixes the
     sampled rest. The same run and arguments give byte-identical HTML.
     """
+    if cards < 0:
+        raise ParameterError("cards", "must be at least 0")
+    if images is not None and not Path(images).is_dir():
+        raise InputError("not a folder", file=str(images))
     timer = Timer()
     with timer.step("load"):
         run = load_run(work)

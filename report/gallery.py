@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from common.console import track, warn
+from common.console import track
 from common.errors import InputError
+
 from .run import Matches, Run
+
+log = logging.getLogger(__name__)
 
 MEMBERS_SHOWN = 12   # predicted members shown per card (the rest are counted)
 MISSED_SHOWN = 6     # missed true matches shown per card
@@ -123,22 +127,20 @@ def _pair(row: int, run: Run, matches: Matches) -> Pair:
 def explain(cards: list[Card], run: Run, top: int = TOP_CONTRIBUTIONS) -> None:
     """Fill each shown pair's largest per-feature contributions (by magnitude) from the saved
     model, reading only those pairs' rows of features.parquet."""
-    from ranker import PairRanker
-
     pairs = [pair for card in cards for pair in card.members + card.missed if pair.row is not None]
     if not pairs:
         return
     rows = np.array(sorted({pair.row for pair in pairs}), dtype=np.int64)
+    first = run.bundle.ranker
     if run.p_first_stage is None:
-        ranker, _ = PairRanker.load(run.work.model)
-        X = read_feature_rows(run.work.features, rows, ranker.feature_names_)
+        ranker = first
+        X = read_feature_rows(run.work.features, rows, first.feature_names_)
     else:  # the second stage scored the pairs: its inputs are the features + the score graph
-        from ranker import SCORE_GRAPH_FEATURES, score_graph_features
+        from features import score_graph_features
 
-        ranker, _ = PairRanker.load(run.work.model / run.schema["stack"])
-        first_names = ranker.feature_names_[: -len(SCORE_GRAPH_FEATURES)]
+        ranker = run.bundle.second
         graph = score_graph_features(run.i, run.j, run.p_first_stage, run.n)[rows]
-        X = np.hstack([read_feature_rows(run.work.features, rows, first_names), graph])
+        X = np.hstack([read_feature_rows(run.work.features, rows, first.feature_names_), graph])
     names = ranker.feature_names_
     contributions = ranker.contributions(X)[:, : len(names)]  # last column: the bias
     position = {int(r): k for k, r in enumerate(rows)}
@@ -202,6 +204,6 @@ def thumbnails(run: Run, postings: list[int], images: Path | None,
             continue
         found[k] = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
     if failed:
-        warn(f"{failed:,} of {len(set(postings)):,} gallery images are missing or unreadable "
-             f"under {images}; those postings are shown by title only")
+        log.warning(f"{failed:,} of {len(set(postings)):,} gallery images are missing or "
+                    f"unreadable under {images}; those postings are shown by title only")
     return found

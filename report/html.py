@@ -175,7 +175,7 @@ def _features_box(run: Run) -> str:
 def _model_box(run: Run, matches: Matches) -> str:
     m = run.metrics
     return '<div class="box"><h3>Model and post-processing</h3>' + _rows([
-        ("backend", escape(str(run.schema.get("backend", m.get("backend", "?"))))),
+        ("backend", escape(run.bundle.ranker.backend)),
         ("folds (P1)", str(m.get("folds", "?"))),
         ("trees (final model)", str(m.get("final_trees", "?"))),
         ("training pairs", f"{m.get('pairs', 0):,} ({m.get('positive_pairs', 0):,} true)"),

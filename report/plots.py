@@ -1,4 +1,5 @@
-"""The report's plots, drawn with matplotlib (Agg) and returned as inline SVG text.
+"""The report's plots, drawn on matplotlib Figure objects (no pyplot) and returned as inline
+SVG text.
 
 Every input is already reduced to a few hundred numbers (histogram counts, a curve) before it
 reaches matplotlib, so plotting costs the same for 3 000 or 3 million pairs. SVG ids are salted
@@ -24,19 +25,16 @@ GROUP_COLOURS = ("#264653", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#8d99ae
 @contextmanager
 def _figure(width: float, height: float) -> Iterator[tuple]:
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     style = {"svg.hashsalt": "listing-matcher-report", "svg.fonttype": "none",
              "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
              "axes.grid": True, "grid.alpha": 0.3}
     with matplotlib.rc_context(style):
-        fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
-        try:
-            yield fig, ax
-        finally:
-            plt.close(fig)
+        # A Figure of its own, not pyplot's: no global figure list, no backend switch in the
+        # caller's session (a notebook keeps its inline backend).
+        fig = Figure(figsize=(width, height), layout="constrained")
+        yield fig, fig.subplots()
 
 
 def _svg(fig) -> str:

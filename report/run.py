@@ -13,7 +13,9 @@ from common.atomic import read_json
 from common.errors import InputError
 from common.metric import per_posting_scores
 from common.postings import has_labels, label_codes
+from common.pairs import find_pairs, symmetrise
 from common.workdir import WorkDir
+from pipeline import ModelBundle
 
 # (label, smallest, largest) true group sizes; None: no upper bound. "1" appears only on
 # catalogs that have singleton groups (Shopee train has none).
@@ -31,7 +33,7 @@ class Run:
     candidates: dict
     features: dict
     metrics: dict
-    schema: dict
+    bundle: ModelBundle     # the saved model, read and checked as `submit` reads it
     importance: pl.DataFrame
     ablation: object | None
     ablation_png: bytes | None
@@ -76,7 +78,8 @@ def load_run(root: str | Path) -> Run:
                          file=str(work.postings), column="label_group")
     metrics = _read_json(work.require(work.metrics, "train-ranker"))
     features = _read_json(work.require(work.features_report, "train-ranker"))
-    schema = _read_json(work.require(work.model / "schema.json", "train-ranker"))
+    work.require(work.model / "schema.json", "train-ranker")
+    bundle = ModelBundle.load(work.model)
     work.require(work.features, "train-ranker")
     importance = pl.read_csv(work.require(work.model / "importance.csv", "train-ranker"),
                              schema_overrides={"feature": pl.String, "group": pl.String,
@@ -95,7 +98,7 @@ def load_run(root: str | Path) -> Run:
         raise InputError(f"pair indices outside the {postings.height:,} postings; the work "
                          f"directory mixes runs", file=str(work.oof_scores))
     first_stage = None
-    if schema.get("stack"):
+    if bundle.second is not None:
         if "p_first_stage" not in oof.columns:
             raise InputError("the model has a second stage but the first stage's scores are "
                              "missing; rerun train-ranker", file=str(work.oof_scores),
@@ -104,7 +107,7 @@ def load_run(root: str | Path) -> Run:
     ablation_json = work.root / "ablation.json"
     ablation_png = work.root / "ablation.png"
     return Run(work=work, postings=postings, candidates=candidates, features=features,
-               metrics=metrics, schema=schema, importance=importance,
+               metrics=metrics, bundle=bundle, importance=importance,
                ablation=_read_json(ablation_json) if ablation_json.is_file() else None,
                ablation_png=ablation_png.read_bytes() if ablation_png.is_file() else None,
                i=i, j=j, p=oof["p"].to_numpy().astype(np.float32),
@@ -119,28 +122,18 @@ def _read_json(path: Path):
 
 
 def apply_postprocess(run: Run) -> Matches:
-    """Match sets from the saved post-processing pipeline (schema.json), as `submit` applies it."""
-    from postprocess import PostProcessor, symmetrise
-
-    params = run.schema.get("postprocess")
-    try:
-        processor = PostProcessor.from_params(params)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"unreadable 'postprocess' parameters ({exc!r}); rerun train-ranker",
-                         file=str(run.work.model / "schema.json")) from None
-    steps = params.get("steps") or [{"step": "threshold", "threshold": params["threshold"]}]
-    threshold = float(steps[0]["threshold"])
+    """Match sets from the saved post-processing pipeline, as `submit` applies it."""
+    processor = run.bundle.processor
+    threshold = float(processor.steps_[0].threshold_)
     how = processor.symmetrise
     # shown scores: the symmetrised ranker scores that the first cut is applied to
     score = symmetrise(run.i, run.j, run.p, run.n, how)
     kept_i, kept_j, _ = processor.predict(run.i, run.j, run.p, run.n)
     # The graph merge can add pairs that were never candidates: the figures count every
     # predicted pair; the per-pair views (galleries, plots) mark the candidate pairs kept.
-    keys = run.i.astype(np.int64) * run.n + run.j
-    kept_keys = kept_i.astype(np.int64) * run.n + kept_j
-    position = np.minimum(np.searchsorted(keys, kept_keys), len(keys) - 1)
-    keep = np.zeros(len(keys), dtype=bool)
-    keep[position[keys[position] == kept_keys]] = True
+    position = find_pairs(run.i, run.j, kept_i, kept_j, run.n)
+    keep = np.zeros(len(run.i), dtype=bool)
+    keep[position[position >= 0]] = True
     same = run.labels[run.i] == run.labels[run.j]
     f1, precision, recall = per_posting_scores(kept_i, kept_j, run.labels)
     true_size = np.bincount(run.labels)[run.labels]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ranker import SCORE_GRAPH_FEATURES, PairRanker, ablate_groups, ablation_markdown
+from features import SCORE_GRAPH_FEATURES
+from ranker import PairRanker, ablate_groups, ablation_markdown
 
 
 def test_every_group_without_and_alone():

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from candidates import build_candidates, candidate_recall, pair_similarity, reverse_positions, top_k
+from candidates import build_candidates, candidate_recall, pair_similarity, top_k
+from common.pairs import find_pairs, pair_keys, reverse_positions, split_keys, unique_keys
 from embedders import Embedding
 from embedders.base import l2_normalise_rows
 
@@ -119,3 +120,28 @@ def test_ties_are_ordered_by_index_and_the_lowest_are_kept():
         assert index[0].tolist() == [1, 2, 3]
         assert index[5].tolist() == [0, 1, 2]
         assert index[11].tolist() == [0, 1, 2]
+
+
+
+def test_pair_look_ups_match_a_dictionary_in_any_order_with_repeats():
+    rng = np.random.default_rng(5)
+    n = 30
+    pairs = rng.integers(0, n, (400, 2))  # repeated pairs and self pairs, unsorted
+    queries = rng.integers(0, n, (300, 2))
+    order = np.lexsort((pairs[:, 1], pairs[:, 0]))
+    for table in (pairs, pairs[order]):  # an unsorted and a sorted table
+        i, j = table[:, 0], table[:, 1]
+        first = {}
+        for position, pair in enumerate(zip(i.tolist(), j.tolist())):
+            first.setdefault(pair, position)
+        assert find_pairs(i, j, queries[:, 0], queries[:, 1], n).tolist() == \
+            [first.get(pair, -1) for pair in map(tuple, queries.tolist())]
+        assert reverse_positions(i, j, n).tolist() == \
+            [first.get((b, a), -1) for a, b in zip(i.tolist(), j.tolist())]
+        keys = unique_keys(pair_keys(i, j, n))
+        assert np.array_equal(keys, np.unique(i * n + j))
+        assert list(zip(*(half.tolist() for half in split_keys(keys, n)))) == sorted(first)
+    empty = np.zeros(0, np.int64)
+    assert find_pairs(empty, empty, queries[:, 0], queries[:, 1], n).tolist() == [-1] * 300
+    assert len(find_pairs(pairs[:, 0], pairs[:, 1], empty, empty, n)) == 0
+    assert len(unique_keys(empty)) == 0

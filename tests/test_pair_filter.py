@@ -44,9 +44,9 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_bad_threshold_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="threshold"):
-        PairFilter(threshold=1.5)
     X, y, i, j, labels = symmetric_pairs(2)
+    with pytest.raises(ValueError, match="threshold"):  # checked in fit, scikit-learn style
+        PairFilter(threshold=1.5).fit(X, y, i, j, labels, ["s", "n"], n_folds=2)
     PairFilter(rounds=5, num_threads=1).fit(X, y, i, j, labels, ["s", "n"], n_folds=2).save(
         tmp_path, {"s": "similarity", "n": "phash"})
     schema = json.loads((tmp_path / "schema.json").read_text())

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from datasets import generate_catalog
-from ranker import SCORE_GRAPH_FEATURES
+from features import SCORE_GRAPH_FEATURES
 from tests.conftest import run_cli
 
 

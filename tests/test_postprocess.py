@@ -55,37 +55,40 @@ def test_threshold_cut_picks_the_metrics_best_threshold():
     cut = ThresholdCut().fit(MatchState.from_pairs(i, j, p, len(labels)), Truth(labels))
     grid = np.round(np.arange(0.02, 0.98, 0.01), 4)
     f1 = [score_pairs(i[p > t], j[p > t], labels).f1 for t in grid]
-    assert cut.threshold == float(grid[int(np.argmax(f1))])
+    assert cut.threshold_ == float(grid[int(np.argmax(f1))])
+    assert cut.threshold is None  # the parameter stays as given
 
 
 def test_min2_gives_an_empty_posting_its_best_candidate_above_its_threshold():
     state = state_of(4, {(0, 1): 0.9, (2, 3): 0.4, (0, 2): 0.1}, keep_above=0.5)
     assert kept_set(state) == {(0, 1), (1, 0)}
-    rescued = Min2(threshold=0.3).apply(state)
+    rescued = Min2.from_fitted(threshold=0.3).apply(state)
     assert kept_set(rescued) == {(0, 1), (1, 0), (2, 3), (3, 2)}
-    assert kept_set(Min2(threshold=0.45).apply(state)) == kept_set(state)
+    assert kept_set(Min2.from_fitted(threshold=0.45).apply(state)) == kept_set(state)
 
 
 def test_min2_fit_never_lowers_f1_and_switches_off_when_useless():
     i, j, p, labels = catalog(1)
     truth = Truth(labels)
-    state = ThresholdCut(threshold=0.6).apply(MatchState.from_pairs(i, j, p, len(labels)))
+    state = ThresholdCut.from_fitted(threshold=0.6).apply(
+        MatchState.from_pairs(i, j, p, len(labels)))
     step = Min2().fit(state, truth)
     assert truth.evaluate(step.apply(state))["f1"] >= truth.evaluate(state)["f1"]
     # Every empty posting's best candidate is false: the best Min2 threshold adds nothing.
     n = 4
     labels = np.array([0, 1, 2, 3])
     lonely = state_of(n, {(0, 1): 0.4, (2, 3): 0.3}, keep_above=0.5)
-    assert Min2().fit(lonely, Truth(labels)).threshold >= 0.4
+    assert Min2().fit(lonely, Truth(labels)).threshold_ >= 0.4
 
 
 def test_chisel_at_strength_zero_is_the_plain_cut_and_cuts_prefixes():
     i, j, p, labels = catalog(2)
     truth = Truth(labels)
-    state = ThresholdCut(threshold=0.5).apply(MatchState.from_pairs(i, j, p, len(labels)))
+    state = ThresholdCut.from_fitted(threshold=0.5).apply(
+        MatchState.from_pairs(i, j, p, len(labels)))
     fitted = Chisel(base=0.5).fit(state, truth)
-    zero = Chisel(base=0.5, strength=0.0,
-                  rank_thresholds=[0.5] * len(fitted.rank_thresholds)).apply(state)
+    zero = Chisel.from_fitted(base=0.5, strength=0.0,
+                              rank_thresholds=[0.5] * len(fitted.rank_thresholds_)).apply(state)
     assert np.array_equal(zero.keep, state.keep & (state.rank < 49))
     chiselled = fitted.apply(state)
     assert truth.evaluate(chiselled)["f1"] >= truth.evaluate(state)["f1"]
@@ -114,30 +117,30 @@ def test_prune_drops_only_weak_one_way_edges():
     keep = ((state.i == 0) & (state.j == 1)) | ((state.i == 1) & (state.j == 2)) | \
         ((state.i == 2) & (state.j == 1))
     state = state.with_keep(keep)
-    assert kept_set(PruneOneWay(threshold=0.5).apply(state)) == {(1, 2), (2, 1)}
-    assert kept_set(PruneOneWay(threshold=0.2).apply(state)) == kept_set(state)
+    assert kept_set(PruneOneWay.from_fitted(threshold=0.5).apply(state)) == {(1, 2), (2, 1)}
+    assert kept_set(PruneOneWay.from_fitted(threshold=0.2).apply(state)) == kept_set(state)
 
 
 def test_component_merge_adds_the_missing_pairs_of_a_chain_within_the_size_cap():
     state = state_of(6, {(0, 1): 0.9, (1, 2): 0.9, (3, 4): 0.9, (4, 5): 0.9, (3, 5): 0.2},
                      keep_above=0.5)
-    merged = GraphMerge(method="components", threshold=0.8, max_size=3).apply(state)
+    merged = GraphMerge.from_fitted(method="components", threshold=0.8, max_size=3).apply(state)
     assert {(0, 2), (2, 0), (3, 5), (5, 3)} <= kept_set(merged)
     # The new, never-scored pair (0, 2) joins with score 0; the scored (3, 5) keeps its own.
     assert merged.score[(merged.i == 0) & (merged.j == 2)][0] == 0
     assert merged.score[(merged.i == 3) & (merged.j == 5)][0] == pytest.approx(0.2)
-    capped = GraphMerge(method="components", threshold=0.8, max_size=2).apply(state)
+    capped = GraphMerge.from_fitted(method="components", threshold=0.8, max_size=2).apply(state)
     assert kept_set(capped) == kept_set(state)
 
 
 def test_average_linkage_merges_a_tight_group_but_not_two_weakly_linked_ones():
     scored = {(0, 1): 0.9, (0, 2): 0.8, (1, 2): 0.2, (3, 4): 0.9, (2, 3): 0.6}
     state = state_of(5, scored, keep_above=0.95)
-    merged = GraphMerge(method="average", threshold=0.5, max_size=10).apply(state)
+    merged = GraphMerge.from_fitted(method="average", threshold=0.5, max_size=10).apply(state)
     # {0, 1, 2} averages (0.9 + 0.8 + 0.2) / 3 > 0.5; joining {3, 4} averages 0.6 / 6.
     assert kept_set(merged) == {(a, b) for a in range(3) for b in range(3) if a != b} | \
         {(3, 4), (4, 3)}
-    small = GraphMerge(method="average", threshold=0.5, max_size=2).apply(state)
+    small = GraphMerge.from_fitted(method="average", threshold=0.5, max_size=2).apply(state)
     assert kept_set(small) == {(0, 1), (1, 0), (3, 4), (4, 3)}
 
 
@@ -148,7 +151,7 @@ def test_pipeline_reports_every_step_in_order_and_round_trips_through_json():
         ["threshold", "score_blend", "chisel", "min2", "prune", "merge", "cap"]
     f1 = [r["f1"] for r in processor.report_]
     assert all(b >= a - 1e-9 for a, b in zip(f1, f1[1:]))  # each tuned step can only help OOF
-    reloaded = PostProcessor.from_params(json.loads(json.dumps(processor.get_params())))
+    reloaded = PostProcessor.from_params(json.loads(json.dumps(processor.fitted_params())))
     first, second = processor.predict(i, j, p, len(labels)), reloaded.predict(i, j, p, len(labels))
     for a, b in zip(first, second):
         assert np.array_equal(a, b)
@@ -187,7 +190,7 @@ def test_neighbour_scores_lift_a_match_that_the_neighbours_agree_on():
     at = {(int(a), int(b)): float(v) for a, b, v in zip(state.i, state.j, opinion)}
     assert at[(0, 2)] > 0.2 + 0.2
     assert at[(2, 3)] < at[(0, 2)]  # only 3 itself vouches for the 2-3 pair
-    blended = ScoreBlend(depth=1, weight=0.5, threshold=0.35).apply(state)
+    blended = ScoreBlend.from_fitted(depth=1, weight=0.5, threshold=0.35).apply(state)
     assert (0, 2) in kept_set(blended) and (2, 3) not in kept_set(blended)
 
 
@@ -208,3 +211,28 @@ def test_score_blend_fit_is_no_worse_than_the_plain_cut():
     plain = ThresholdCut().fit(state, truth).apply(state)
     blended = ScoreBlend().fit(state, truth).apply(state)
     assert truth.evaluate(blended)["f1"] >= truth.evaluate(plain)["f1"] - 1e-9
+
+
+def test_fit_keeps_the_parameters_as_given_and_copies_the_given_ones():
+    i, j, p, labels = catalog(6)
+    truth = Truth(labels)
+    state = MatchState.from_pairs(i, j, p, len(labels))
+    steps = [ThresholdCut(), ScoreBlend(), Min2(), PruneOneWay(), GraphMerge(), Chisel(base=0.5)]
+    for step in steps:
+        before = dict(vars(step))
+        step.fit(state, truth)
+        assert {k: v for k, v in vars(step).items() if not k.endswith("_")} == before
+        assert set(step.fitted_params()) == set(type(step).fitted)
+        restored = type(step).from_fitted(**json.loads(json.dumps(step.fitted_params())))
+        assert restored.fitted_params() == step.fitted_params()
+        assert np.array_equal(restored.apply(state).keep, step.apply(state).keep)
+    given = ScoreBlend(depth=1, weight=0.5, iterations=2, threshold=0.4).fit(state, truth)
+    assert given.fitted_params() == {"depth": 1, "weight": 0.5, "iterations": 2, "threshold": 0.4}
+    assert Min2(threshold=0.3).fit(state, truth).threshold_ == 0.3
+    merge = GraphMerge(method="average", max_size=5).fit(state, truth)
+    assert merge.method_ == "average" and merge.max_size_ == 5 and merge.threshold_ is not None
+    with pytest.raises(AttributeError, match="not fitted"):
+        ThresholdCut(threshold=0.5).apply(state)
+    processor = PostProcessor(steps=["threshold", "chisel"]).fit(i, j, p, labels)
+    # The pipeline gives chisel its base (the tuned cut) as a parameter.
+    assert processor.steps_[1].base == processor.steps_[1].base_ == processor.steps_[0].threshold_

@@ -75,7 +75,8 @@ def test_group_size_rows_add_up_to_the_overall_figures(generated_run):
 
     run = load_run(generated_run)
     matches = apply_postprocess(run)
-    kept_i, kept_j, _ = PostProcessor.from_params(run.schema["postprocess"]).predict(
+    schema = json.loads((generated_run / "model" / "schema.json").read_text())
+    kept_i, kept_j, _ = PostProcessor.from_params(schema["postprocess"]).predict(
         run.i, run.j, run.p, run.n)
     candidates = set(zip(run.i.tolist(), run.j.tolist()))
     assert set(zip(run.i[matches.keep].tolist(), run.j[matches.keep].tolist())) == \

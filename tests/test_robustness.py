@@ -307,7 +307,8 @@ def test_every_readme_case_is_in_the_matrix():
     ("--filter-threshold", "-0.1", "--filter-threshold must be in [0, 1)"),
     ("--negative-rate", "0", "--negative-rate must be in (0, 1]"),
     ("--folds", "1", "--folds must be at least 2"),
-    ("--folds", "2", "--folds must be at least 3 with the second stage (or --no-stack)"),
+    ("--folds", "2",
+     "--folds must be at least 3 with the second stage (or turn it off: --no-stack"),
 ])
 def test_out_of_range_training_options_are_refused_before_any_work(tmp_path, capsys, option,
                                                                    value, message):

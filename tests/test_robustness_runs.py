@@ -17,7 +17,8 @@ import pytest
 from datasets import generate_catalog
 from tests.conftest import ROOT, run_cli
 
-PACKAGES = ("common", "embedders", "candidates", "features", "ranker", "postprocess")
+PACKAGES = ("common", "datasets", "embedders", "candidates", "features", "ranker", "postprocess",
+            "pipeline", "report")
 
 
 def _candidates_args(postings: Path, work: Path, *extra: str) -> list[str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ranker import (SCORE_GRAPH_FEATURES, PairRanker, out_of_fold_scores, predict_second_stage,
-                    score_graph_features, stacked_matrix, stacked_out_of_fold_scores)
+from features import SCORE_GRAPH_FEATURES, score_graph_features
+from ranker import (PairRanker, out_of_fold_scores, predict_second_stage, stacked_matrix,
+                    stacked_out_of_fold_scores)
 from tests.conftest import symmetric_pairs
 
 

@@ -8,7 +8,7 @@ posting is what embeds new catalogs at submit time.
 """
 from __future__ import annotations
 
-import json
+import logging
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +21,8 @@ from common.folds import group_folds
 from .encoders import FrozenStates
 from .train import ArcFaceSettings, embed_items, save_checkpoint, train_arcface
 
+log = logging.getLogger(__name__)
+
 
 def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
                 settings: ArcFaceSettings, out: Path, n_folds: int = 5,
@@ -31,8 +33,6 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
     Writes ``out/fold_<f>/`` checkpoints, ``out/oof/`` (vectors.npy, missing.npy,
     manifest.json) and ``out/final/``.
     """
-    from common.console import summary
-
     out = Path(out)
     labels = np.asarray(labels)
     report = {"folds": n_folds if out_of_fold else 0, "seed": seed, "fold_seconds": []}
@@ -55,9 +55,9 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
                 vectors = np.zeros((len(labels), held.shape[1]), np.float32)
             vectors[held_rows] = held
             report["fold_seconds"].append(round(time.perf_counter() - start, 2))
-            summary(f"train-embedder: fold {f + 1}/{n_folds} trained on {len(train_rows):,} "
-                    f"postings, loss {np.mean(result.losses[:5]):.3f} → "
-                    f"{np.mean(result.losses[-5:]):.3f}")
+            log.info(f"train-embedder: fold {f + 1}/{n_folds} trained on {len(train_rows):,} "
+                     f"postings, loss {np.mean(result.losses[:5]):.3f} → "
+                     f"{np.mean(result.losses[-5:]):.3f}")
         (out / "oof").mkdir(parents=True, exist_ok=True)
         (out / "oof" / "manifest.json").unlink(missing_ok=True)
         save_npy(out / "oof" / "vectors.npy", vectors)
@@ -85,7 +85,3 @@ def _take(items, rows: np.ndarray):
     if isinstance(items, (np.ndarray, FrozenStates)):
         return items[rows]
     return [items[r] for r in rows]
-
-
-def read_manifest(folder: Path) -> dict:
-    return json.loads((Path(folder) / "manifest.json").read_text())

@@ -1,0 +1,190 @@
+"""The trained model as one folder: the only code that knows its layout.
+
+::
+
+    model/
+      schema.json        first-stage features (name, group) in order, backend, model file, and the
+                         settings `submit` replays: embedders, k, blend, feature_groups,
+                         postprocess (fitted), filter / stack (sub-folder names or null), params
+                         (the Matcher's constructor parameters), oof_metrics
+      ranker.lgb.txt     the first-stage booster (ranker.xgb.json with XGBoost)
+      importance.csv     gain per feature, and importance.png, its chart
+      filter/            the first-pass pair filter: schema.json (+ filter_threshold), booster
+      stack/             the second-stage ranker: schema.json (features = the first stage's, then
+                         the score graph), booster, importance.csv / .png
+
+Nothing is pickled. :meth:`ModelBundle.load` checks every part and refuses a folder that this
+toolkit could not replay with an :class:`~common.errors.InputError` naming the file.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.atomic import read_json
+from common.errors import InputError
+from features import SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP
+from postprocess import PostProcessor
+from ranker import SCHEMA_FILE, PairFilter, PairRanker, write_importance
+
+FILTER_FOLDER = "filter"
+STACK_FOLDER = "stack"
+TOOLKIT_VERSION = "0.1.0"
+
+
+@dataclass
+class ModelBundle:
+    """A fitted pipeline: first-stage ranker, optional filter and second stage, post-processing,
+    and the settings that made the candidates (``embedders``, ``k``, ``blend``)."""
+
+    ranker: PairRanker
+    feature_groups: dict[str, str]      # feature → group, for the first stage's features
+    embedders: list[dict]               # [{name, config}]
+    k: int
+    blend: dict | None
+    groups: list[str]                   # the feature groups that were asked for
+    processor: PostProcessor
+    pair_filter: PairFilter | None = None
+    filter_groups: dict[str, str] | None = None
+    second: PairRanker | None = None
+    params: dict | None = None          # the Matcher's parameters (plain data)
+    oof_metrics: dict | None = None
+    folder: Path | None = None          # where it was loaded from, for the refusal messages
+
+    @property
+    def second_groups(self) -> dict[str, str]:
+        return {**self.feature_groups, **dict.fromkeys(SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP)}
+
+    # ------------------------------------------------------------------------------ writing
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the bundle into ``folder`` (created); parts of an earlier model that this one
+        lacks (a filter, a second stage) are removed so the folder never mixes two models."""
+        folder = Path(folder)
+        if self.pair_filter is not None:
+            self.pair_filter.save(folder / FILTER_FOLDER, self.filter_groups)
+        elif (folder / FILTER_FOLDER).exists():
+            shutil.rmtree(folder / FILTER_FOLDER)
+        if self.second is not None:
+            self.second.save(folder / STACK_FOLDER, self.second_groups, {"stage": 2})
+            write_importance(self.second.gain_importance(), self.second_groups,
+                             folder / STACK_FOLDER)
+        elif (folder / STACK_FOLDER).exists():
+            shutil.rmtree(folder / STACK_FOLDER)
+        self.ranker.save(folder, self.feature_groups, {
+            "toolkit_version": TOOLKIT_VERSION, "embedders": self.embedders, "k": self.k,
+            "blend": self.blend, "filter": FILTER_FOLDER if self.pair_filter else None,
+            "stack": STACK_FOLDER if self.second else None, "feature_groups": self.groups,
+            "postprocess": self.processor.fitted_params(), "params": self.params,
+            "oof_metrics": self.oof_metrics})
+        write_importance(self.ranker.gain_importance(), self.feature_groups, folder)
+        return folder
+
+    # ------------------------------------------------------------------------------ reading
+
+    @staticmethod
+    def locate(path: str | Path) -> Path:
+        """The model folder itself, or the ``model`` folder of a work directory."""
+        path = Path(path)
+        if not (path / SCHEMA_FILE).exists() and (path / "model" / SCHEMA_FILE).exists():
+            return path / "model"
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelBundle:
+        """Read and check a saved bundle (a model folder or a work directory holding one)."""
+        folder = cls.locate(path)
+        ranker, schema = PairRanker.load(folder)
+        where = str(folder / SCHEMA_FILE)
+        _check_settings(schema, where)
+        processor = _postprocessor(schema, where)
+        filter_folder = _part(schema, folder, "filter")
+        pair_filter = PairFilter.load(filter_folder) if filter_folder else None
+        second = _second_stage(schema, folder, ranker)
+        filter_groups = None
+        if pair_filter:  # PairRanker.load has checked this schema's feature list
+            filter_groups = {f["name"]: f["group"]
+                             for f in read_json(filter_folder / SCHEMA_FILE)["features"]}
+        return cls(ranker=ranker, feature_groups={f["name"]: f["group"]
+                                                  for f in schema["features"]},
+                   embedders=schema["embedders"], k=schema["k"], blend=schema.get("blend"),
+                   groups=schema["feature_groups"], processor=processor,
+                   pair_filter=pair_filter, filter_groups=filter_groups, second=second,
+                   params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),
+                   folder=folder)
+
+    def check_features(self, built: list[str], part: str | None = None) -> None:
+        """Refuse a model whose features (the first stage's, or the ``filter`` part's) are not
+        the ones this toolkit builds, naming the schema file."""
+        expected = self.pair_filter.feature_names_ if part == FILTER_FOLDER \
+            else self.ranker.feature_names_
+        if sorted(built) != sorted(expected):
+            folder = (self.folder or Path()) / (part or "")
+            raise InputError(f"the model's feature schema does not match the features this "
+                             f"toolkit builds (unknown to it: {sorted(set(expected) - set(built))}"
+                             f"; not in the model: {sorted(set(built) - set(expected))}); "
+                             f"retrain", file=str(folder / SCHEMA_FILE))
+
+
+def _check_settings(schema: dict, where: str) -> None:
+    """The settings `submit` replays (but the post-processing, read by :func:`_postprocessor`)
+    are present, well typed and buildable."""
+    from embedders import create_embedder
+
+    problems = []
+    if not (isinstance(schema.get("k"), int) and schema["k"] >= 1):
+        problems.append("'k' is not a positive integer")
+    if not isinstance(schema.get("feature_groups"), list):
+        problems.append("'feature_groups' is not a list")
+    specs = schema.get("embedders")
+    if not (isinstance(specs, list) and specs and all(
+            isinstance(e, dict) and isinstance(e.get("name"), str)
+            and isinstance(e.get("config", {}), dict) for e in specs)):
+        problems.append("'embedders' is not a list of {name, config}")
+    if problems:
+        raise InputError(f"not a usable model schema: {'; '.join(problems)}", file=where)
+    for spec in specs:
+        try:
+            create_embedder(spec["name"], **spec.get("config", {}))
+        except InputError as exc:
+            raise InputError(exc.reason, file=where) from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"embedder {spec['name']!r} cannot be built from its config ({exc})",
+                             file=where) from None
+
+
+def _postprocessor(schema: dict, where: str) -> PostProcessor:
+    try:
+        return PostProcessor.from_params(schema["postprocess"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"unreadable 'postprocess' parameters ({exc!r}); retrain",
+                         file=where) from None
+
+
+def _part(schema: dict, folder: Path, key: str) -> Path | None:
+    """The sub-folder of an optional part (filter, second stage) that schema.json names under
+    ``key``; None when the model has no such part."""
+    name = schema.get(key)
+    if name is None:
+        return None
+    if not (isinstance(name, str) and (folder / name).is_dir()):
+        raise InputError(f"'{key}' names no folder beside schema.json ({name!r})",
+                         file=str(folder / SCHEMA_FILE))
+    return folder / name
+
+
+def _second_stage(schema: dict, folder: Path, first: PairRanker) -> PairRanker | None:
+    part = _part(schema, folder, "stack")
+    if part is None:
+        return None
+    second, _ = PairRanker.load(part)
+    expected = first.feature_names_ + list(SCORE_GRAPH_FEATURES)
+    if second.feature_names_ != expected:
+        raise InputError(
+            f"the second-stage ranker's features are not the first stage's followed by the "
+            f"score-graph features (second stage only: "
+            f"{sorted(set(second.feature_names_) - set(expected))}; expected only: "
+            f"{sorted(set(expected) - set(second.feature_names_))}); retrain",
+            file=str(part / SCHEMA_FILE))
+    return second

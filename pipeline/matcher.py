@@ -1,0 +1,252 @@
+"""The whole matcher as one estimator, in the scikit-learn style.
+
+>>> matcher = Matcher(embedders="tfidf,tfidf_char,phash", k=50).fit(train)   # doctest: +SKIP
+>>> submission = matcher.predict(test)                                       # doctest: +SKIP
+>>> matcher.save("model"); Matcher.load("model").predict(test)               # doctest: +SKIP
+
+Parameters are plain data set in ``__init__`` and checked in :meth:`fit`; what fitting learns
+lives in attributes ending in ``_``: ``bundle_`` (the models and fitted post-processing, see
+:class:`~pipeline.bundle.ModelBundle`), ``cv_report_`` (the out-of-fold figures, as in
+``metrics.json``), ``oof_scores_`` (the out-of-fold pair scores) and ``candidates_report_``.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import polars as pl
+
+from candidates import recall_by_source, save_neighbours
+from common.atomic import atomic_path, write_json, write_parquet
+from common.console import Timer
+from common.errors import InputError
+from common.postings import has_labels, label_codes, load_postings, validate_postings
+from common.workdir import WorkDir
+
+from .bundle import ModelBundle
+from .inference import Matching, match
+from .settings import (DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, blend_spec, check_ranges,
+                       embedder_specs, feature_groups, postprocess_steps)
+from .stages import Candidates, embed, images_folder, search
+from .training import train
+
+
+class Matcher:
+    """Postings in, match sets out: embedders → candidates → (filter) → features → one or two
+    ranker stages → post-processing.
+
+    ``embedders`` takes the command line's form (``"tfidf,minilm:model_path=/m"``) or a list
+    of names or ``{name, config}`` dicts; ``postprocess`` and ``groups`` a comma-separated
+    string or a list. ``cache_dir`` is a work directory: embeddings are cached there (a rerun
+    reuses them) and every artifact of ``candidates`` and ``train-ranker`` is written there.
+    """
+
+    def __init__(self, embedders: str | list = DEFAULT_EMBEDDERS, k: int = 50,
+                 blend_depth: int = 0, blend_iterations: int = 1, blend_power: float = 1.0,
+                 backend: str = "lightgbm", folds: int = 5, seed: int = 42,
+                 negative_rate: float = 0.25, symmetrise: str = "mean",
+                 filter_threshold: float = 0.05, groups: str | list[str] | None = None,
+                 stack: bool = True, weight_by_group_size: bool = False,
+                 postprocess: str | list[str] = DEFAULT_POSTPROCESS,
+                 cache_dir: str | Path | None = None):
+        self.embedders = embedders
+        self.k = k
+        self.blend_depth = blend_depth
+        self.blend_iterations = blend_iterations
+        self.blend_power = blend_power
+        self.backend = backend
+        self.folds = folds
+        self.seed = seed
+        self.negative_rate = negative_rate
+        self.symmetrise = symmetrise
+        self.filter_threshold = filter_threshold
+        self.groups = groups
+        self.stack = stack
+        self.weight_by_group_size = weight_by_group_size
+        self.postprocess = postprocess
+        self.cache_dir = cache_dir
+
+    # ------------------------------------------------------------------ scikit-learn protocol
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> Matcher:
+        unknown = sorted(set(params) - set(self._param_names()))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown}; known: {self._param_names()}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = type(self)().get_params()
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k]]
+        return f"Matcher({', '.join(changed)})"
+
+    def validate_params(self) -> dict:
+        """The parameters in canonical plain data (embedder configs filled in, step lists in
+        their order), as the model records them; raises
+        :class:`~pipeline.settings.ParameterError` (a ``ValueError``) on a value out of range
+        and :class:`~common.errors.InputError` on an unknown embedder or step."""
+        params = self.get_params()
+        check_ranges(params)
+        params.pop("cache_dir")
+        params.update(embedders=embedder_specs(self.embedders),
+                      postprocess=postprocess_steps(self.postprocess),
+                      groups=feature_groups(self.groups))
+        return params
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, postings, images: str | Path | None = None) -> Matcher:
+        """Find candidates in the labelled ``postings`` (a polars or pandas DataFrame, or a CSV
+        or parquet path) and train every stage under protocol P1."""
+        self.validate_params()
+        return self.fit_candidates(self.find_candidates(postings, images))
+
+    def find_candidates(self, postings, images: str | Path | None = None) -> Candidates:
+        """Embed ``postings`` and search their candidate pairs (``python cli.py candidates``);
+        with ``cache_dir`` the artifacts and ``candidates.json`` are written there."""
+        params = self.validate_params()
+        timer = Timer()
+        with timer.step("load"):
+            frame, source = _postings_frame(postings)
+            images = images_folder(images)
+            work = self._work()
+            if work is not None:
+                work.remove_stale_temporaries()
+                write_parquet(work.postings, frame)
+        embeddings = embed(frame, params["embedders"], work and work.embeddings, images, timer)
+        blend = blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)
+        found = search(embeddings, self.k, blend, timer)
+        if work is not None:
+            with timer.step("write"):
+                write_parquet(work.candidates, found.table)
+                save_neighbours(work.neighbours, found.neighbours)
+        table = found.table
+        report = {"postings": source, "images": str(images.resolve()) if images else None,
+                  "rows": frame.height, "k": self.k, "embedders": params["embedders"],
+                  "blend": blend, "pairs": table.height,
+                  "pairs_per_posting": round(table.height / frame.height, 3),
+                  "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
+        if has_labels(frame):
+            recall = recall_by_source(table, label_codes(frame))
+            report["recall"] = recall.pop("all")
+            report["recall_by_embedder"] = recall
+        if work is not None:
+            write_json(work.candidates_report, report)
+        self.candidates_report_ = report
+        return Candidates(frame, embeddings, table, found.neighbours, report)
+
+    def fit_candidates(self, candidates: Candidates, timer: Timer | None = None) -> Matcher:
+        """Train on candidates found earlier (``python cli.py train-ranker``; see
+        :meth:`Candidates.load`); ``timer`` collects the seconds per stage."""
+        params = self.validate_params()
+        mine = {"embedders": params["embedders"], "k": self.k,
+                "blend": blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)}
+        differ = [key for key, value in mine.items() if candidates.report.get(key) != value]
+        if differ:  # the model would record settings its candidates were not searched with
+            raise ValueError(f"the candidates were searched with other {', '.join(differ)} than "
+                             f"this Matcher's: set_params(**candidates.search_params()) first")
+        if not has_labels(candidates.postings):
+            raise InputError("the postings have no label_group column; training needs labels",
+                             file=candidates.report.get("postings"), column="label_group")
+        work = self._work()
+        if work is not None:
+            work.remove_stale_temporaries()
+        fitted = train(candidates, params, work, timer)
+        self.bundle_ = fitted.bundle
+        self.cv_report_ = fitted.metrics
+        self.oof_scores_ = fitted.oof_scores
+        return self
+
+    # ------------------------------------------------------------------ matching
+
+    def match(self, postings, images: str | Path | None = None,
+              timer: Timer | None = None) -> Matching:
+        """Candidates, scores and match sets of a new catalog; ``timer`` collects the seconds
+        per stage. With ``cache_dir`` the embeddings are cached there."""
+        bundle = self._fitted()
+        timer = timer or Timer()
+        with timer.step("load"):
+            frame, _ = _postings_frame(postings)
+            images = images_folder(images)
+        work = self._work()
+        embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer)
+        found = search(embeddings, bundle.k, bundle.blend, timer)
+        return match(bundle, Candidates(frame, embeddings, found.table, found.neighbours),
+                     timer)
+
+    def predict(self, postings, images: str | Path | None = None) -> pl.DataFrame:
+        """The submission table: ``posting_id`` and ``matches`` (space-separated ids, self
+        first, at most 50)."""
+        return self.match(postings, images).submission
+
+    def predict_pairs(self, postings, images: str | Path | None = None) -> pl.DataFrame:
+        """Every scored pair of a new catalog: ``i``, ``j`` (row indices), ``p`` (the last
+        stage's p(match)) and ``kept`` (in the final match sets)."""
+        return self.match(postings, images).pairs
+
+    def submit(self, postings, out: str | Path, images: str | Path | None = None) -> Matching:
+        """Write the submission CSV to ``out`` (atomically); with ``cache_dir``, also
+        ``submit.json`` (counts and seconds per stage) there."""
+        timer = Timer()
+        result = self.match(postings, images, timer)
+        with timer.step("write"):
+            with atomic_path(out) as tmp:
+                result.submission.write_csv(tmp)
+        result.seconds = {**timer.seconds, "total": timer.total}
+        work = self._work()
+        if work is not None:
+            sizes = result.submission["matches"].str.count_matches(" ") + 1
+            write_json(work.root / "submit.json", {
+                "postings": result.submission.height, "candidate_pairs": result.candidate_pairs,
+                "pairs": result.pairs.height,
+                "matches_per_posting": round(float(sizes.mean()), 3), "out": str(out),
+                "seconds": result.seconds})
+        return result
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the fitted model (see :mod:`pipeline.bundle` for the layout)."""
+        return self._fitted().save(folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, cache_dir: str | Path | None = None) -> Matcher:
+        """A fitted Matcher from a model folder (or a work directory holding ``model/``)."""
+        bundle = ModelBundle.load(folder)
+        params = dict(bundle.params or {})
+        params.update(embedders=bundle.embedders, k=bundle.k, cache_dir=cache_dir)
+        matcher = cls(**{k: v for k, v in params.items() if k in cls._param_names()})
+        matcher.bundle_ = bundle
+        return matcher
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fitted(self) -> ModelBundle:
+        if not hasattr(self, "bundle_"):
+            raise RuntimeError("this Matcher is not fitted yet: call fit() or Matcher.load()")
+        return self.bundle_
+
+    def _work(self) -> WorkDir | None:
+        return WorkDir(self.cache_dir) if self.cache_dir is not None else None
+
+
+def _postings_frame(postings) -> tuple[pl.DataFrame, str | None]:
+    """Validated postings from a path, a polars or a pandas DataFrame, and where they came
+    from (the resolved path, or None for a frame)."""
+    if isinstance(postings, (str, Path)):
+        return load_postings(postings), str(Path(postings).resolve())
+    if not isinstance(postings, pl.DataFrame):
+        try:
+            postings = pl.from_pandas(postings)
+        except (TypeError, ValueError, ImportError) as exc:
+            raise InputError(f"postings must be a polars or pandas DataFrame or a file path, not "
+                             f"{type(postings).__name__} ({exc})") from None
+    return validate_postings(postings, "<postings frame>"), None

@@ -1,0 +1,105 @@
+"""The Matcher's settings as plain data: parsing the compact forms the command line uses
+(``tfidf,minilm:model_path=…``, ``threshold,score_blend``) and checking ranges."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.errors import InputError
+from postprocess import POSTPROCESS_STEPS
+
+DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
+DEFAULT_POSTPROCESS = ",".join(POSTPROCESS_STEPS)
+BACKENDS = ("lightgbm", "xgboost")
+SYMMETRISATIONS = ("mean", "max", "none")
+
+
+class ParameterError(InputError, ValueError):
+    """A Matcher parameter outside its range. ``parameter`` is its name (the command line's
+    option is the same with dashes); ``requirement`` what it must be."""
+
+    def __init__(self, parameter: str, requirement: str):
+        self.parameter, self.requirement = parameter, requirement
+        super().__init__(f"{parameter} {requirement}")
+
+
+def embedder_specs(embedders: str | list) -> list[dict]:
+    """``"a,b:key=value:key2=value2"`` (or a list of such names, or of ``{name, config}``) →
+    ``[{name, config}]`` with every default filled in; values are JSON where they parse."""
+    from embedders import create_embedder
+
+    items = [n.strip() for n in embedders.split(",") if n.strip()] \
+        if isinstance(embedders, str) else list(embedders)
+    specs = []
+    for item in items:
+        if isinstance(item, dict):
+            name, overrides = item.get("name"), dict(item.get("config", {}))
+        else:
+            name, *settings = item.split(":")
+            overrides = {}
+            for setting in settings:
+                key, sep, value = setting.partition("=")
+                if not sep:
+                    raise InputError(f"embedder setting {setting!r} is not key=value")
+                overrides[key] = _json_or_text(value)
+        try:
+            specs.append({"name": name, "config": create_embedder(name, **overrides).get_config()})
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"embedder {name!r}: {exc}") from None
+    if not specs:
+        raise InputError("--embedders names no embedder")
+    return specs
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def postprocess_steps(steps: str | list[str] | tuple[str, ...]) -> list[str]:
+    """The named post-processing steps in their fixed order, ``threshold`` always first."""
+    names = [n.strip() for n in steps.split(",") if n.strip()] if isinstance(steps, str) \
+        else list(steps)
+    if "threshold" not in names:
+        names.insert(0, "threshold")
+    unknown = [n for n in names if n not in POSTPROCESS_STEPS]
+    if unknown:
+        raise InputError(f"--postprocess names unknown steps {unknown} "
+                         f"(known: {', '.join(POSTPROCESS_STEPS)})")
+    # The steps always run in their fixed order, whatever order they are named in.
+    return [n for n in POSTPROCESS_STEPS if n in names]
+
+
+def feature_groups(groups: str | list[str] | None) -> list[str] | None:
+    if groups is None or isinstance(groups, list):
+        return groups
+    return groups.split(",") if groups else None
+
+
+def blend_spec(depth: int, iterations: int, power: float) -> dict | None:
+    """Neighbour blending of the vectors before the search; None when off (depth 0)."""
+    if depth <= 0:
+        return None
+    return {"depth": depth, "iterations": iterations, "power": power}
+
+
+def check_ranges(params: dict) -> None:
+    """Raise :class:`ParameterError` for the first parameter outside its range."""
+    at_least = {"k": 1, "folds": 2, "blend_iterations": 1}
+    for name, smallest in at_least.items():
+        if params[name] < smallest:
+            raise ParameterError(name, f"must be at least {smallest}")
+    if params["stack"] and params["folds"] < 3:
+        # Its nested cross-validation trains first-stage models outside two folds at a time.
+        raise ParameterError("folds", "must be at least 3 with the second stage (or turn it "
+                                      "off: --no-stack, stack=False)")
+    if not 0 < params["negative_rate"] <= 1:
+        raise ParameterError("negative_rate", "must be in (0, 1]")
+    if not 0 <= params["filter_threshold"] < 1:
+        raise ParameterError("filter_threshold", "must be in [0, 1) (0: no filter)")
+    if params["backend"] not in BACKENDS:
+        raise ParameterError("backend", f"must be one of {', '.join(BACKENDS)}")
+    if params["symmetrise"] not in SYMMETRISATIONS:
+        raise ParameterError("symmetrise", f"must be one of {', '.join(SYMMETRISATIONS)}")

@@ -1,0 +1,112 @@
+"""The steps that training and matching share: embed, search, build a pair context, filter.
+
+Each takes tables and arrays and returns them; the work directory (when there is one) only
+caches the embeddings and receives the artifacts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from candidates import CandidateSet, blend_neighbours, build_candidates, load_neighbours
+from common.atomic import read_json
+from common.console import Timer
+from common.errors import InputError
+from common.workdir import WorkDir
+from embedders import Embedding, create_embedder, embed_catalog
+from features import PairContext, build_features
+
+
+@dataclass
+class Candidates:
+    """What the candidate stage hands on: the postings, their vectors, the pair table and the
+    embedders' neighbour lists, with the settings and figures of ``candidates.json``."""
+
+    postings: pl.DataFrame
+    embeddings: list[Embedding]
+    table: pl.DataFrame
+    neighbours: dict
+    report: dict = field(default_factory=dict)
+
+    @property
+    def specs(self) -> list[dict]:
+        return self.report["embedders"]
+
+    @classmethod
+    def load(cls, root: str | Path, timer: Timer | None = None) -> Candidates:
+        """What ``candidates`` wrote into a work directory; the vectors come from its
+        embeddings cache (recomputed where the cache is gone or stale)."""
+        work = WorkDir(root)
+        report = read_json(work.require(work.candidates_report, "candidates"))
+        postings = pl.read_parquet(work.require(work.postings, "candidates"))
+        table = pl.read_parquet(work.require(work.candidates, "candidates"))
+        specs = report["embedders"]
+        vector_names = [s["name"] for s in specs if f"rank_{s['name']}" in table.columns]
+        neighbours = load_neighbours(work.neighbours, vector_names)
+        images = Path(report["images"]) if report.get("images") else None
+        embeddings = embed(postings, specs, work.embeddings, images, timer or Timer())
+        return cls(postings, embeddings, table, neighbours, report)
+
+    def search_params(self) -> dict:
+        """The Matcher parameters these candidates were searched with."""
+        blend = self.report.get("blend") or {}
+        return {"embedders": self.specs, "k": self.report["k"],
+                "blend_depth": blend.get("depth", 0),
+                "blend_iterations": blend.get("iterations", 1),
+                "blend_power": blend.get("power", 1.0)}
+
+    def context(self, table: pl.DataFrame | None = None) -> PairContext:
+        """The feature builders' view of ``table`` (default: every candidate pair)."""
+        return pair_context(self.postings, self.table if table is None else table,
+                            self.embeddings, self.neighbours)
+
+
+def images_folder(images: str | Path | None) -> Path | None:
+    if images is None:
+        return None
+    if not Path(images).is_dir():
+        raise InputError("images folder not found" if not Path(images).exists()
+                         else "--images is not a folder", file=str(images))
+    return Path(images)
+
+
+def embed(postings: pl.DataFrame, specs: list[dict], cache: Path | None, images: Path | None,
+          timer: Timer) -> list[Embedding]:
+    embeddings = []
+    for spec in specs:
+        embedder = create_embedder(spec["name"], **spec.get("config", {}))
+        with timer.step(f"embed_{spec['name']}"):
+            embeddings.append(embed_catalog(embedder, postings, cache, images))
+    return embeddings
+
+
+def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer) -> CandidateSet:
+    """Candidate search, after neighbour blending of the vectors when ``blend`` asks for it."""
+    if blend:
+        with timer.step("blend"):
+            embeddings = [blend_neighbours(e, **blend) for e in embeddings]
+    with timer.step("search"):
+        return build_candidates(embeddings, k)
+
+
+def pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list[Embedding],
+                 neighbours: dict) -> PairContext:
+    return PairContext(table, postings, {e.name: e for e in embeddings}, neighbours)
+
+
+def kept_by_filter(candidates: Candidates, bundle, timer: Timer) -> pl.DataFrame:
+    """The candidate pairs a fitted first-pass filter keeps (matching a new catalog)."""
+    pair_filter = bundle.pair_filter
+    with timer.step("filter"):
+        ctx = candidates.context()
+        cheap = build_features(ctx, pair_filter.groups)
+        bundle.check_features(cheap.names, "filter")
+        keep = pair_filter.keep(cheap.matrix(pair_filter.feature_names_), ctx.i, ctx.j, ctx.n)
+        return candidates.table.filter(pl.Series(keep))
+
+
+def pair_arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return (frame["i"].to_numpy().astype(np.int64), frame["j"].to_numpy().astype(np.int64))

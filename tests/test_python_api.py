@@ -1,0 +1,131 @@
+"""The Python API: the README's example, run on a Shopee train subset, writes byte for byte the
+matches and model files that `candidates` + `train-ranker` + `submit` write with the same
+settings; the estimator follows the scikit-learn conventions."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from datasets import generate_catalog
+from pipeline import Matcher, ParameterError
+from tests.conftest import ROOT, run_cli
+
+
+def readme_example() -> str:
+    section = (ROOT / "README.md").read_text().split("## Python API", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.slow
+def test_readme_example_equals_the_commands(shopee_train, tmp_path, monkeypatch):
+    # 2,400 train postings (whole groups, in file order) and 600 others to match.
+    groups = shopee_train["label_group"].unique(maintain_order=True)
+    train = shopee_train.filter(pl.col("label_group").is_in(groups[:1000].implode()))
+    test = shopee_train.filter(pl.col("label_group").is_in(groups[1000:1250].implode())) \
+        .drop("label_group")
+    train.write_csv(tmp_path / "train.csv")
+    test.write_csv(tmp_path / "test.csv")
+    code = readme_example()
+    assert "../shared/data/shopee/train.csv" in code and "../shared/data/shopee/test.csv" in code
+    code = code.replace("../shared/data/shopee/", f"{tmp_path}/")
+    api = tmp_path / "api"
+    api.mkdir()
+    monkeypatch.chdir(api)
+    exec(compile(code, "README.md", "exec"), {})
+
+    work = tmp_path / "cli"
+    for argv in (["candidates", "--postings", str(tmp_path / "train.csv"), "--work", str(work)],
+                 ["train-ranker", "--work", str(work)],
+                 ["submit", "--postings", str(tmp_path / "test.csv"), "--model",
+                  str(work / "model"), "--out", str(tmp_path / "cli.csv")]):
+        done = run_cli(*argv)
+        assert done.returncode == 0, done.stderr
+    assert (api / "submission.csv").read_bytes() == (tmp_path / "cli.csv").read_bytes()
+    api_model, cli_model = _files(api / "model"), _files(work / "model")
+    assert {"schema.json", "ranker.lgb.txt", "filter/schema.json", "stack/schema.json"} \
+        <= set(cli_model)
+    assert api_model.keys() == cli_model.keys()
+    assert [name for name in cli_model if api_model[name] != cli_model[name]] == []
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("api")
+    train = generate_catalog(n_products=80, seed=3)
+    matcher = Matcher(k=15, folds=3, cache_dir=root / "work").fit(train.to_pandas())
+    return matcher, root
+
+
+def test_fitted_state_and_parameters(fitted):
+    matcher, root = fitted
+    assert matcher.get_params()["k"] == 15 and matcher.k == 15
+    assert matcher.embedders == "tfidf,tfidf_char,phash"  # fitting never rewrites a parameter
+    assert {"f1", "precision", "recall", "threshold", "first_stage"} <= set(matcher.cv_report_)
+    assert set(matcher.oof_scores_.columns) == {"i", "j", "p", "p_first_stage"}
+    assert matcher.oof_scores_.height == matcher.cv_report_["pairs"]
+    # cache_dir is a work directory: the commands' artifacts are there
+    for name in ("candidates.parquet", "candidates.json", "features.parquet", "metrics.json",
+                 "oof_scores.parquet"):
+        assert (root / "work" / name).is_file(), name
+    clone = Matcher(**matcher.get_params())
+    assert clone.get_params() == matcher.get_params() and not hasattr(clone, "bundle_")
+    assert "k=15" in repr(matcher)
+
+
+def test_predict_pairs_and_save_load_round_trip(fitted, tmp_path):
+    matcher, _ = fitted
+    test = generate_catalog(n_products=25, seed=4, id_prefix="t")
+    submission = matcher.predict(test)
+    pairs = matcher.predict_pairs(test)
+    assert submission.columns == ["posting_id", "matches"]
+    assert pairs.columns == ["i", "j", "p", "kept"] and pairs["kept"].any()
+    sizes = submission["matches"].str.count_matches(" ")
+    assert int(sizes.sum()) >= int(pairs["kept"].sum())  # the graph merge may add pairs
+    matcher.save(tmp_path / "model")
+    loaded = Matcher.load(tmp_path / "model")
+    assert loaded.get_params() == {**matcher.validate_params(), "cache_dir": None}
+    assert loaded.predict(test).equals(submission)
+
+
+def test_parameters_are_checked_in_fit_not_in_init():
+    matcher = Matcher(folds=2)  # accepted here: scikit-learn validates in fit
+    with pytest.raises(ParameterError, match="folds must be at least 3 with the second stage"):
+        matcher.fit(generate_catalog(n_products=20, seed=1))
+    with pytest.raises(ValueError, match="negative_rate must be in"):
+        Matcher(negative_rate=0).fit(generate_catalog(n_products=20, seed=1))
+    with pytest.raises(ValueError, match="unknown parameters"):
+        Matcher().set_params(depth=3)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Matcher().predict(generate_catalog(n_products=20, seed=1))
+
+
+def test_commands_and_api_share_the_bundle(fitted, tmp_path):
+    """`submit` on a model that Matcher.save wrote."""
+    matcher, _ = fitted
+    matcher.save(tmp_path / "model")
+    test = generate_catalog(n_products=25, seed=4, id_prefix="t")
+    test.write_csv(tmp_path / "t.csv")
+    done = run_cli("submit", "--postings", str(tmp_path / "t.csv"), "--model",
+                   str(tmp_path / "model"), "--out", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr
+    assert pl.read_csv(tmp_path / "s.csv").equals(matcher.predict(test))
+
+
+def test_candidates_searched_with_other_settings_are_refused(fitted):
+    """A model must not record search settings its candidates were not made with."""
+    from pipeline import Candidates
+
+    _, root = fitted
+    candidates = Candidates.load(root / "work")
+    with pytest.raises(ValueError, match="searched with other k than"):
+        Matcher(k=10, folds=3).fit_candidates(candidates)
+    matcher = Matcher(k=10, folds=3).set_params(**candidates.search_params())
+    assert matcher.k == 15 and matcher.embedders == candidates.specs
