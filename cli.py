@@ -269,7 +269,6 @@ def _show_library_logs() -> None:
         if not any(isinstance(h, ConsoleHandler) for h in logger.handlers):
             logger.addHandler(ConsoleHandler())
         logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

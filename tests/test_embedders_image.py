@@ -2,6 +2,7 @@
 train photos, missing/corrupt images, and a few CPU steps of ArcFace image training."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -103,18 +104,19 @@ def test_image_embedder_finds_copies_better_than_phash(copies_catalog):
     assert image_recall > 0.8
 
 
-def test_missing_and_corrupt_images_are_flagged_with_one_warning(shopee_dir, tmp_path, capsys):
+def test_missing_and_corrupt_images_are_flagged_with_one_warning(shopee_dir, tmp_path, caplog):
     real = real_images(shopee_dir)[0]
     (tmp_path / "ok.jpg").write_bytes(real.read_bytes())
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     postings = pl.DataFrame({"posting_id": ["a", "b", "c", "d"], "title": ["t"] * 4,
                              "image": ["ok.jpg", "broken.jpg", "absent.jpg", None]})
     embedder = create_embedder("image", pooling="avg", image_size=96)
-    embedding = embed_catalog(embedder, postings, tmp_path / "cache", tmp_path)
+    with caplog.at_level(logging.INFO, logger="embedders"):
+        embedding = embed_catalog(embedder, postings, tmp_path / "cache", tmp_path)
     assert embedding.missing.tolist() == [False, True, True, True]
     assert np.all(embedding.vectors[1:] == 0)
-    err = capsys.readouterr().err
-    assert err.count("warning") == 1 and "2 images missing or unreadable" in err
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "2 images missing or unreadable" in warnings[0], warnings
 
 
 def test_fingerprint_follows_the_weights(tmp_path):
