@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from common.console import Timer
+from common.pairs import find_pairs
 from features import build_features
 from postprocess import to_submission
 from ranker import predict_second_stage
@@ -49,14 +50,13 @@ def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer
 
 
 def match(bundle: ModelBundle, candidates: Candidates, timer: Timer) -> Matching:
+    """Score a catalog's candidates, post-process them and tabulate the match sets."""
     i, j, p = score_pairs(bundle, candidates, timer)
     n = candidates.postings.height
     with timer.step("postprocess"):
         kept_i, kept_j, kept_score = bundle.processor.predict(i, j, p, n)
         submission = to_submission(candidates.postings["posting_id"], kept_i, kept_j, kept_score)
     kept = np.zeros(len(i), dtype=bool)
-    from common.pairs import find_pairs
-
     position = find_pairs(i, j, kept_i, kept_j, n)
     kept[position[position >= 0]] = True
     pairs = pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32), "p": p,
