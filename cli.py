@@ -1,6 +1,6 @@
 """Command line of the product-matching toolkit: `candidates` then `train-ranker` train on a
 labelled catalog (work dir), `submit` matches a new one, `evaluate`, `ablate`, `report`,
-`train-embedder` and `demo` do the rest. It parses, calls the library (``pipeline``,
+`browse`, `train-embedder` and `demo` do the rest. It parses, calls the library (``pipeline``,
 ``report``), prints a one-line summary, and exits with status 2 and one clear line on bad input.
 """
 from __future__ import annotations
@@ -114,6 +114,15 @@ def run_report(args):
     result = build_report(args.work, args.out, args.images, cards=args.cards, seed=args.seed)
     summary(f"report: {result.postings:,} postings, {result.pairs:,} pairs, F1 {result.f1:.4f}, "
             f"{result.cards} gallery cards ({result.thumbnails} thumbnails), "
+            f"{result.bytes / 1e6:.1f} MB, {result.seconds['total']:.1f} s → {result.path}")
+    return result
+
+
+def run_browse(args):
+    from report import build_browse_page
+
+    result = build_browse_page(args.work, args.out, args.submission, args.sample)
+    summary(f"browse: {result.postings:,} postings, {result.pairs:,} predicted pairs, "
             f"{result.bytes / 1e6:.1f} MB, {result.seconds['total']:.1f} s → {result.path}")
     return result
 
@@ -249,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "worst false negatives, the rest sampled (default 30)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled gallery postings")
     p.set_defaults(run=run_report)
+
+    p = sub.add_parser("browse", help="write one HTML page to search any posting's matches")
+    p.add_argument("--work", required=True, help="work directory written by `train-ranker`")
+    p.add_argument("--submission", help="show this submission over WORK's postings instead")
+    p.add_argument("--out", help="HTML file to write (default WORK/browse.html)")
+    p.add_argument("--sample", type=int, help="only N seeded postings with their groups")
+    p.set_defaults(run=run_browse)
 
     p = sub.add_parser("demo", help="run everything on a generated catalog and print its F1")
     p.add_argument("--work", default="runs/demo")

@@ -8,6 +8,7 @@ bincounts, never a Python loop.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -83,12 +84,26 @@ def score_submission(postings: pl.DataFrame, submission: pl.DataFrame,
     Every labelled posting must have a row; ids in ``matches`` that are not postings are errors.
     Self is not added: the submission is scored as written.
     """
+    if "label_group" not in postings.columns:
+        raise InputError("the postings have no label_group column, so nothing can be scored")
+    query, match = submission_pairs(postings["posting_id"], submission, submission_name)
+    from .postings import label_codes
+
+    return score_pairs(query, match, label_codes(postings), include_self=False)
+
+
+def submission_pairs(ids: pl.Series, submission: pl.DataFrame,
+                     submission_name: str = "<submission>", postings_name: str = "the postings"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The (query, match) row pairs a submission lists over the postings ``ids``, in the order
+    it lists them (each row's matches as written, so best first in `submit`'s output).
+
+    A submission over other postings is refused: every posting needs exactly one row and every
+    listed id must be one of ``ids`` (``postings_name`` says where they come from).
+    """
     for column in ("posting_id", "matches"):
         if column not in submission.columns:
             raise InputError("required column is missing", file=submission_name, column=column)
-    if "label_group" not in postings.columns:
-        raise InputError("the postings have no label_group column, so nothing can be scored")
-    ids = postings["posting_id"]
     index = pl.DataFrame({"posting_id": ids, "row": np.arange(len(ids), dtype=np.int64)})
     sub = submission.select(pl.col("posting_id").cast(pl.String), pl.col("matches").cast(pl.String))
     sub = sub.with_row_index("sub_row", offset=1)
@@ -97,44 +112,45 @@ def score_submission(postings: pl.DataFrame, submission: pl.DataFrame,
         row = int(dup.arg_true()[0]) + 1
         raise InputError(f"posting_id {sub['posting_id'][row - 1]!r} appears more than once",
                          file=submission_name, row=row, column="posting_id")
-    sub = sub.join(index, on="posting_id", how="left")
+    sub = sub.join(index, on="posting_id", how="left", maintain_order="left")
     unknown = sub.filter(pl.col("row").is_null())
     if unknown.height:
-        raise InputError(f"posting_id {unknown['posting_id'][0]!r} is not in the postings",
+        raise InputError(f"posting_id {unknown['posting_id'][0]!r} is not in {postings_name}",
                          file=submission_name, row=int(unknown["sub_row"][0]), column="posting_id")
     if sub.height != len(ids):
         missing = index.join(sub, on="posting_id", how="anti")["posting_id"][0]
-        raise InputError(f"no row for posting_id {missing!r}", file=submission_name)
+        raise InputError(f"no row for posting_id {missing!r} of {postings_name}",
+                         file=submission_name)
     pairs = (sub.select("sub_row", pl.col("row").alias("query"),
                         pl.col("matches").fill_null("").str.split(" ").alias("match_id"))
              .explode("match_id").filter(pl.col("match_id") != "")
              .join(index.rename({"posting_id": "match_id", "row": "match"}), on="match_id",
-                   how="left"))
+                   how="left", maintain_order="left"))
     stray = pairs.filter(pl.col("match").is_null())
     if stray.height:
-        raise InputError(f"matches lists {stray['match_id'][0]!r}, which is not a posting",
-                         file=submission_name, row=int(stray["sub_row"][0]), column="matches")
-    from .postings import label_codes
-
-    return score_pairs(pairs["query"].to_numpy(), pairs["match"].to_numpy(), label_codes(postings),
-                       include_self=False)
+        raise InputError(f"matches lists {stray['match_id'][0]!r}, which is not in "
+                         f"{postings_name}", file=submission_name, row=int(stray["sub_row"][0]),
+                         column="matches")
+    return pairs["query"].to_numpy(), pairs["match"].to_numpy()
 
 
 def evaluate_submission(postings_path: str, submission_path: str) -> MatchScore:
     """Score a submission CSV against a labelled postings file (``python cli.py evaluate``)."""
-    from pathlib import Path
-
     from .postings import has_labels, load_postings
 
     postings = load_postings(postings_path)
     if not has_labels(postings):
         raise InputError("no label_group column: nothing to evaluate against",
                          file=postings_path, column="label_group")
-    if not Path(submission_path).is_file():
-        raise InputError("file not found", file=submission_path)
+    return score_submission(postings, read_submission(submission_path), submission_path)
+
+
+def read_submission(path: str | Path) -> pl.DataFrame:
+    """A submission CSV read as text columns; a missing or unreadable file is an InputError."""
+    if not Path(path).is_file():
+        raise InputError("file not found", file=str(path))
     try:
-        submission = pl.read_csv(submission_path, infer_schema=False)
+        return pl.read_csv(path, infer_schema=False)
     except Exception as exc:
         raise InputError(f"not a readable CSV file ({str(exc).splitlines()[0]})",
-                         file=submission_path) from None
-    return score_submission(postings, submission, submission_path)
+                         file=str(path)) from None

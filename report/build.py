@@ -1,8 +1,10 @@
 """Assemble the report: load the run, re-apply post-processing, draw, pick the gallery, write."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from common.atomic import write_text
 from common.console import Timer
@@ -10,6 +12,7 @@ from common.errors import InputError
 from pipeline import ParameterError
 
 from . import gallery, plots
+from .browse import BROWSE_PAGE
 from .html import render
 from .run import apply_postprocess, load_run, scores_by_group_size
 
@@ -66,9 +69,12 @@ def build_report(work: str | Path, out: str | Path | None = None, images: str | 
         gallery.explain(chosen, run)
         shown = [c.query for c in chosen] + [p.posting for c in chosen
                                              for p in c.members + c.missed]
-        thumbs = gallery.thumbnails(run, shown, Path(images) if images else None)
+        thumbs = gallery.thumbnails(run.postings, shown, Path(images) if images else None)
     with timer.step("write"):
-        page = render(run, matches, by_size, figures, chosen, thumbs, images)
+        browse = run.work.root / BROWSE_PAGE  # `browse`'s page, linked where it was written
+        link = (quote(Path(os.path.relpath(browse.resolve(), out.resolve().parent)).as_posix())
+                if browse.is_file() else None)
+        page = render(run, matches, by_size, figures, chosen, thumbs, images, link)
         write_text(out, page)
     return ReportResult(path=out, bytes=len(page.encode("utf-8")), postings=run.n,
                         pairs=len(run.i), cards=len(chosen), thumbnails=len(thumbs),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from common.console import track
 from common.errors import InputError
@@ -125,12 +126,20 @@ def _pair(row: int, run: Run, matches: Matches) -> Pair:
 
 
 def explain(cards: list[Card], run: Run, top: int = TOP_CONTRIBUTIONS) -> None:
-    """Fill each shown pair's largest per-feature contributions (by magnitude) from the saved
-    model, reading only those pairs' rows of features.parquet."""
+    """Fill each shown pair's largest per-feature contributions (by magnitude)."""
     pairs = [pair for card in cards for pair in card.members + card.missed if pair.row is not None]
-    if not pairs:
-        return
-    rows = np.array(sorted({pair.row for pair in pairs}), dtype=np.int64)
+    found = contributions(run, np.array(sorted({pair.row for pair in pairs}), np.int64), top)
+    for pair in pairs:
+        pair.contributions = found[pair.row]
+
+
+def contributions(run: Run, rows: np.ndarray, top: int = TOP_CONTRIBUTIONS
+                  ) -> dict[int, list[tuple[str, float, float]]]:
+    """The ``top`` largest per-feature contributions (feature, contribution, value) of the
+    out-of-fold pairs ``rows`` (sorted) from the saved model, reading only those pairs' rows of
+    features.parquet: the explanation costs the model over the explained pairs alone."""
+    if not len(rows):
+        return {}
     first = run.bundle.ranker
     if run.p_first_stage is None:
         ranker = first
@@ -142,13 +151,12 @@ def explain(cards: list[Card], run: Run, top: int = TOP_CONTRIBUTIONS) -> None:
         graph = score_graph_features(run.i, run.j, run.p_first_stage, run.n)[rows]
         X = np.hstack([read_feature_rows(run.work.features, rows, first.feature_names_), graph])
     names = ranker.feature_names_
-    contributions = ranker.contributions(X)[:, : len(names)]  # last column: the bias
-    position = {int(r): k for k, r in enumerate(rows)}
-    for pair in pairs:
-        k = position[pair.row]
-        largest = np.argsort(-np.abs(contributions[k]), kind="stable")[:top]
-        pair.contributions = [(names[f], float(contributions[k, f]), float(X[k, f]))
-                              for f in largest]
+    values = ranker.contributions(X)[:, : len(names)]  # last column: the bias
+    found = {}
+    for k, row in enumerate(rows.tolist()):
+        largest = np.argsort(-np.abs(values[k]), kind="stable")[:top]
+        found[row] = [(names[f], float(values[k, f]), float(X[k, f])) for f in largest]
+    return found
 
 
 def read_feature_rows(path: Path, rows: np.ndarray, names: list[str]) -> np.ndarray:
@@ -177,18 +185,20 @@ def read_feature_rows(path: Path, rows: np.ndarray, names: list[str]) -> np.ndar
     return np.vstack(parts) if parts else np.empty((0, len(names)), np.float32)
 
 
-def thumbnails(run: Run, postings: list[int], images: Path | None,
-               pixels: int = THUMBNAIL_PIXELS) -> dict[int, str]:
-    """Small JPEG thumbnails as data URIs for the given postings; missing or unreadable images are
-    left out and counted in one warning."""
-    if images is None or "image" not in run.postings.columns:
+def thumbnails(postings: pl.DataFrame, shown: list[int], images: Path | None,
+               pixels: int = THUMBNAIL_PIXELS, max_bytes: int | None = None) -> dict[int, str]:
+    """Small JPEG thumbnails as data URIs for the ``shown`` rows of ``postings``, in that order
+    until the data URIs reach ``max_bytes`` (no bound by default); missing or unreadable images
+    are left out and counted in one warning."""
+    if images is None or "image" not in postings.columns:
         return {}
     from PIL import Image
 
-    names = run.postings["image"].to_list()
+    names = postings["image"].to_list()
+    wanted = list(dict.fromkeys(shown))
     found: dict[int, str] = {}
-    failed = 0
-    for k in sorted(set(postings)):
+    failed = size = 0
+    for k in wanted:
         name = names[k]
         if not name:
             failed += 1
@@ -202,8 +212,14 @@ def thumbnails(run: Run, postings: list[int], images: Path | None,
         except (OSError, ValueError, Image.DecompressionBombError):
             failed += 1
             continue
-        found[k] = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+        uri = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+        if max_bytes is not None and size + len(uri) > max_bytes:
+            log.info(f"thumbnails stop at {len(found):,} postings: their {size / 1e6:.1f} MB "
+                     f"reach the {max_bytes / 1e6:.0f} MB bound")
+            break
+        size += len(uri)
+        found[k] = uri
     if failed:
-        log.warning(f"{failed:,} of {len(set(postings)):,} gallery images are missing or "
+        log.warning(f"{failed:,} of {len(wanted):,} images are missing or "
                     f"unreadable under {images}; those postings are shown by title only")
     return found

@@ -67,7 +67,7 @@ figure.tile .noimg { background: var(--bg); color: var(--mute); font-size: 10px;
 .score { float: right; font-weight: 600; font-variant-numeric: tabular-nums; }
 .score.none { float: none; display: block; font-weight: 400; color: var(--mute); }
 .pid { color: var(--mute); font-size: 10.5px; word-break: break-all; }
-.title { margin: 2px 0 4px; }
+.title { margin: 2px 0 4px; overflow-wrap: anywhere; }
 ul.contrib { list-style: none; margin: 0; padding: 0; font-size: 10.5px; color: var(--mute); }
 ul.contrib b.up { color: var(--ok); } ul.contrib b.down { color: var(--bad); }
 .more { align-self: center; color: var(--mute); font-size: 12px; padding: 0 8px; }
@@ -80,9 +80,13 @@ REASON_TITLE = {"false positive": "Worst false positives",
 
 
 def render(run: Run, matches: Matches, by_size: list[dict], figures: dict[str, str],
-           cards: list[Card], thumbs: dict[int, str], images: str | Path | None) -> str:
+           cards: list[Card], thumbs: dict[int, str], images: str | Path | None,
+           browse: str | None = None) -> str:
+    """The report page; ``browse`` is the address of the run's browse page, when there is one
+    (relative to the report, so the two can travel together)."""
     overall = by_size[0]
     name = escape(run.work.root.resolve().name)
+    link = f' · <a href="{escape(browse)}">browse every posting\'s matches</a>' if browse else ""
     headline = "".join(
         f"<div><b>{value}</b>{escape(label)}</div>" for label, value in (
             ("F1 (out of fold)", _num(overall["f1"])),
@@ -95,7 +99,7 @@ def render(run: Run, matches: Matches, by_size: list[dict], figures: dict[str, s
     body = [
         f'<header class="top"><h1>Run report: {name}</h1>'
         f'<div class="note">work directory <code>{escape(str(run.work.root))}</code> · '
-        f'protocol P1 out-of-fold scores, post-processed with the saved threshold</div>'
+        f'protocol P1 out-of-fold scores, post-processed with the saved threshold{link}</div>'
         f'<nav class="headline">{headline}</nav></header><main>',
         "<h2>Run summary</h2>",
         f'<div class="grid">{_data_box(run, images)}{_embedders_box(run)}'

@@ -63,6 +63,11 @@ class Matches:
     threshold: float
     symmetrise: str
     max_matches: int
+    # every predicted pair (graph-merged ones that were not candidates included) with its
+    # post-processed score, as `submit` would list them; self is implicit
+    kept_i: np.ndarray
+    kept_j: np.ndarray
+    kept_score: np.ndarray
 
 
 def load_run(root: str | Path) -> Run:
@@ -128,7 +133,7 @@ def apply_postprocess(run: Run) -> Matches:
     how = processor.symmetrise
     # shown scores: the symmetrised ranker scores that the first cut is applied to
     score = symmetrise(run.i, run.j, run.p, run.n, how)
-    kept_i, kept_j, _ = processor.predict(run.i, run.j, run.p, run.n)
+    kept_i, kept_j, kept_score = processor.predict(run.i, run.j, run.p, run.n)
     # The graph merge can add pairs that were never candidates: the figures count every
     # predicted pair; the per-pair views (galleries, plots) mark the candidate pairs kept.
     position = find_pairs(run.i, run.j, kept_i, kept_j, run.n)
@@ -141,7 +146,8 @@ def apply_postprocess(run: Run) -> Matches:
     return Matches(score=np.asarray(score, np.float32), keep=keep, same=same,
                    true_size=true_size, pred_size=pred_size, f1=f1, precision=precision,
                    recall=recall, threshold=threshold, symmetrise=how,
-                   max_matches=processor.max_matches)
+                   max_matches=processor.max_matches, kept_i=kept_i, kept_j=kept_j,
+                   kept_score=np.asarray(kept_score, np.float32))
 
 
 def scores_by_group_size(matches: Matches) -> list[dict]:

@@ -35,6 +35,28 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd or ROOT, env=env, timeout=900)
 
 
+def train_work(root: Path, postings: Path, *extra: str, k: str = "20") -> Path:
+    """`candidates` then `train-ranker` (3 folds) on ``postings`` into ``root/w``."""
+    work = root / "w"
+    done = run_cli("candidates", "--postings", str(postings), "--work", str(work), "--k", k,
+                   *extra)
+    assert done.returncode == 0, done.stderr
+    done = run_cli("train-ranker", "--work", str(work), "--folds", "3")
+    assert done.returncode == 0, done.stderr
+    return work
+
+
+@pytest.fixture(scope="session")
+def generated_run(tmp_path_factory) -> Path:
+    """A finished run over a small generated catalog (60 products), shared by the report and
+    browse tests; tests that change it work on a copy."""
+    from datasets import generate_catalog
+
+    root = tmp_path_factory.mktemp("generated-run")
+    generate_catalog(n_products=60, seed=11).write_csv(root / "train.csv")
+    return train_work(root, root / "train.csv")
+
+
 def symmetric_pairs(seed: int = 0):
     """120 postings in groups of 3; every posting paired with its group and 9 random others,
     closed under symmetry and sorted, with one informative feature and one noise feature."""

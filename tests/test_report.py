@@ -6,37 +6,17 @@ import io
 import json
 import os
 import re
-import select
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from datasets import generate_catalog
-from tests.conftest import run_cli
+from tests.chromium import assert_not_blank, needs_chromium, render_page
+from tests.conftest import run_cli, train_work
 
 SUBSET_POSTINGS = 500
-
-
-def _train(root: Path, postings: Path, *extra: str, k: str = "20") -> Path:
-    work = root / "w"
-    done = run_cli("candidates", "--postings", str(postings), "--work", str(work), "--k", k,
-                   *extra)
-    assert done.returncode == 0, done.stderr
-    done = run_cli("train-ranker", "--work", str(work), "--folds", "3")
-    assert done.returncode == 0, done.stderr
-    return work
-
-
-@pytest.fixture(scope="module")
-def generated_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("report")
-    generate_catalog(n_products=60, seed=11).write_csv(root / "train.csv")
-    return _train(root, root / "train.csv")
 
 
 def _report(work: Path, out: Path, *extra: str) -> str:
@@ -139,130 +119,6 @@ def test_missing_or_broken_artifacts_are_clear_errors(generated_run, tmp_path, d
 
 # ----------------------------------------------------------------------------- headless Chromium
 
-CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser")
-                 if shutil.which(name)), None)
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                  "--window-size=1280,900")
-
-
-class _DevTools:
-    """The few Chrome DevTools Protocol calls the tests need, over --remote-debugging-pipe
-    (requests on fd 3, replies on fd 4, NUL-separated JSON): no websocket package needed."""
-
-    def __init__(self, profile: Path, timeout: float = 60.0):
-        to_browser, self._write = os.pipe()
-        self._read, from_browser = os.pipe()
-
-        def wire_pipes() -> None:  # in the child, before exec
-            os.dup2(to_browser, 3)
-            os.dup2(from_browser, 4)
-
-        self.process = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, "--remote-debugging-pipe",
-             f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3, 4),
-            preexec_fn=wire_pipes)
-        os.close(to_browser)
-        os.close(from_browser)
-        self.timeout, self.events, self._buffer, self._id = timeout, [], b"", 0
-
-    def _next_message(self, deadline: float) -> dict:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._read], [], [], left)[0]:
-                raise TimeoutError("no reply from chromium")
-            chunk = os.read(self._read, 1 << 20)
-            if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def call(self, method: str, session: str | None = None, **params) -> dict:
-        self._id += 1
-        request = {"id": self._id, "method": method, "params": params}
-        if session:
-            request["sessionId"] = session
-        os.write(self._write, json.dumps(request).encode() + b"\0")
-        deadline = time.monotonic() + self.timeout
-        while True:
-            message = self._next_message(deadline)
-            if message.get("id") == self._id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            self.events.append(message)
-
-    def wait_for(self, method: str) -> dict:
-        deadline = time.monotonic() + self.timeout
-        while not any(e.get("method") == method for e in self.events):
-            self.events.append(self._next_message(deadline))
-        return next(e for e in self.events if e.get("method") == method)
-
-    def close(self) -> None:
-        try:
-            self.call("Browser.close")
-        except (RuntimeError, TimeoutError, OSError):
-            pass
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        os.close(self._read)
-        os.close(self._write)
-
-
-def render_page(page: Path, profile: Path) -> tuple[list[str], bytes]:
-    """Load ``page`` in headless Chromium; return its console errors (uncaught exceptions,
-    console.error, failed loads) and a full-page PNG screenshot."""
-    browser = _DevTools(profile)
-    try:
-        target = browser.call("Target.createTarget", url="about:blank")["targetId"]
-        session = browser.call("Target.attachToTarget", targetId=target,
-                               flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            browser.call(f"{domain}.enable", session)
-        browser.call("Page.navigate", session, url=page.resolve().as_uri())
-        browser.wait_for("Page.loadEventFired")
-        size = browser.call("Page.getLayoutMetrics", session)["cssContentSize"]
-        shot = browser.call("Page.captureScreenshot", session, format="png",
-                            captureBeyondViewport=True,
-                            clip={"x": 0, "y": 0, "width": size["width"],
-                                  "height": size["height"], "scale": 1})
-        errors = []
-        for event in browser.events:
-            method, params = event.get("method"), event.get("params", {})
-            if method == "Runtime.exceptionThrown":
-                details = params["exceptionDetails"]
-                errors.append(f"{details.get('text', 'exception')} "
-                              f"{details.get('exception', {}).get('description', '')}")
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error",
-                                                                                 "assert"):
-                errors.append(" ".join(str(a.get("value")) for a in params.get("args", [])))
-            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-                errors.append(params["entry"].get("text", ""))
-        import base64
-
-        return errors, base64.b64decode(shot["data"])
-    finally:
-        browser.close()
-
-
-def assert_not_blank(png: bytes, min_height: int = 900) -> None:
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png)).convert("L")
-    pixels = np.asarray(image, dtype=np.float64)
-    assert image.height >= min_height, f"screenshot only {image.height} px high"
-    assert pixels.std() > 10, f"screenshot is nearly uniform (std {pixels.std():.1f})"
-    assert (pixels < 200).mean() > 0.01, "screenshot has almost no dark pixels"
-
-
 @needs_chromium
 def test_the_browser_check_catches_errors_and_blank_pages(tmp_path):
     broken = tmp_path / "broken.html"
@@ -294,7 +150,7 @@ def shopee_subset_run(shopee_train, shopee_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("shopee-report")
     shopee_train.filter(pl.col("label_group").is_in(chosen)).write_csv(root / "subset.csv")
     extra = ("--images", str(images)) if on_disk else ()
-    return _train(root, root / "subset.csv", *extra)
+    return train_work(root, root / "subset.csv", *extra)
 
 
 @needs_chromium
