@@ -8,17 +8,16 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
 
-from common.console import ConsoleHandler, Timer, stderr, summary
+from common.console import Timer, show_logs, stderr, summary
 from common.errors import InputError
 from pipeline import DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, Matcher, ParameterError
+from pipeline.bundle import TOOLKIT_VERSION
 from pipeline.settings import BACKENDS, SYMMETRISATIONS
 
-VERSION = "0.1.0"
 # The toolkit's packages, whose log records the command line shows.
 PACKAGES = ("common", "datasets", "embedders", "candidates", "features", "ranker",
             "postprocess", "pipeline", "report")
@@ -91,8 +90,7 @@ def run_ablate(args) -> dict:
 
 
 def run_submit(args):
-    result = Matcher.load(args.model, cache_dir=args.work).submit(args.postings, args.out,
-                                                                   args.images)
+    result = Matcher.load(args.model, args.work).submit(args.postings, args.out, args.images)
     sizes = result.submission["matches"].str.count_matches(" ") + 1
     summary(f"submit: {result.submission.height:,} postings, {result.pairs.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {result.seconds['total']:.1f} s → "
@@ -157,7 +155,7 @@ def _training_options(p: argparse.ArgumentParser, groups: str, stack: str) -> No
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python cli.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=VERSION)
+    parser.add_argument("--version", action="version", version=TOOLKIT_VERSION)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("candidates", help="embed postings and build candidate pairs")
@@ -168,9 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated embedder names (default {DEFAULT_EMBEDDERS})")
     p.add_argument("--k", type=int, default=DEFAULTS["k"],
                    help="neighbours per posting per embedder")
-    p.add_argument("--blend-depth", type=int, default=DEFAULTS["blend_depth"],
-                   help="neighbour blending before the search: mix each vector with its DEPTH "
-                        "nearest neighbours' (0, the default: off)")
+    p.add_argument("--blend-depth", type=int, default=DEFAULTS["blend_depth"], help="blend each "
+                   "vector with its DEPTH nearest neighbours' before the search (0: off)")
     p.add_argument("--blend-iterations", type=int, default=DEFAULTS["blend_iterations"],
                    help="repeat the blending on the blended vectors (INB)")
     p.add_argument("--blend-power", type=float, default=DEFAULTS["blend_power"],
@@ -181,18 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", required=True, help="work directory written by `candidates`")
     _training_options(p, groups="comma-separated feature groups (default: all)",
                       stack="second stage: a ranker that also sees the first stage's scores "
-                            "around each pair (the score_graph features), cross-validated by a "
-                            "nested P1 (default; --no-stack: the first stage alone)")
+                            "around each pair, by a nested P1 (--no-stack: the first alone)")
     p.add_argument("--filter-threshold", type=float, default=DEFAULTS["filter_threshold"],
-                   help="first-pass filter: drop pairs whose p(match) from a small model on the "
-                        "similarity and phash features is below this in both directions, "
-                        "before the other features are built (0: no filter)")
+                   help="first-pass filter: drop pairs a small model on the similarity and phash "
+                        "features scores below this both ways (0: no filter)")
     p.add_argument("--weight-by-group-size", action="store_true",
                    help="weight pairs by 1/|true group| so every posting counts about equally")
     p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
-                   help="post-processing steps to tune on the out-of-fold scores and apply, "
-                        f"always in the order {DEFAULT_POSTPROCESS} (default: all; 'threshold' "
-                        "alone is the plain cut)")
+                   help=f"post-processing steps to tune and apply, run in the order "
+                        f"{DEFAULT_POSTPROCESS} ('threshold' alone: the plain cut)")
     p.set_defaults(run=run_train_ranker)
 
     p = sub.add_parser("train-embedder", help="ArcFace-train a text or image embedder")
@@ -216,18 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA where present), cpu, cuda")
     p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
     p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default="float16")
-    p.add_argument("--model-path", help="text: a local sentence-transformers folder "
-                                        "(default: the offline MiniLM)")
+    p.add_argument("--model-path", help="text: sentence-transformers folder (default: MiniLM)")
     p.add_argument("--max-seq-length", type=int, default=32)
-    p.add_argument("--freeze-layers", type=int, default=4,
-                   help="text: lowest transformer layers kept frozen (cached once)")
+    p.add_argument("--freeze-layers", type=int, default=4, help="text: lowest layers kept frozen")
     p.add_argument("--backbone", default="tf_efficientnet_lite0", help="image: timm name")
     p.add_argument("--checkpoint", help="image: starting weights (safetensors or .pth)")
     p.add_argument("--pooling", choices=["avg", "gem"], default="gem")
     p.add_argument("--image-size", type=int, help="image: input size (default: backbone's)")
     p.set_defaults(run=run_train_embedder)
 
-    p = sub.add_parser("ablate", help="out-of-fold F1 without each feature group and with each alone")
+    p = sub.add_parser("ablate", help="P1 F1 without each feature group and with each alone")
     p.add_argument("--work", required=True, help="work directory after `train-ranker`")
     _training_options(p, groups="comma-separated groups to ablate (default: every group)",
                       stack="add the row 'with score_graph': the second-stage ranker on top of "
@@ -239,8 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images")
     p.add_argument("--model", required=True, help="model folder (or the work dir holding it)")
     p.add_argument("--out", required=True, help="submission CSV to write")
-    p.add_argument("--work", help="keep embeddings here (cache across runs) and write submit.json "
-                   "(seconds per stage)")
+    p.add_argument("--work", help="cache embeddings here; write submit.json (seconds per stage)")
     p.set_defaults(run=run_submit)
 
     p = sub.add_parser("evaluate", help="score a submission against labelled postings")
@@ -251,11 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write an HTML run report with plots and match galleries")
     p.add_argument("--work", required=True, help="work directory written by `train-ranker`")
     p.add_argument("--out", help="HTML file to write (default WORK/report.html)")
-    p.add_argument("--images", help="folder of the postings' images, for gallery thumbnails "
-                                    "(default: the folder given to `candidates`)")
-    p.add_argument("--cards", type=int, default=30,
-                   help="postings in the galleries: a third worst false positives, a third "
-                        "worst false negatives, the rest sampled (default 30)")
+    p.add_argument("--images", help="images folder for thumbnails (default: `candidates`')")
+    p.add_argument("--cards", type=int, default=30, help="postings in the galleries: worst false "
+                   "positives, worst false negatives, the rest sampled (a third each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled gallery postings")
     p.set_defaults(run=run_report)
 
@@ -278,18 +267,9 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # a `kill` unwinds like Ctrl-C: temporary files are removed
 
 
-def _show_library_logs() -> None:
-    """The library logs through `logging`; the command line shows its records on stderr."""
-    for name in PACKAGES:
-        logger = logging.getLogger(name)
-        if not any(isinstance(h, ConsoleHandler) for h in logger.handlers):
-            logger.addHandler(ConsoleHandler())
-        logger.setLevel(logging.INFO)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _show_library_logs()
+    show_logs(PACKAGES)  # the library logs through `logging`; the command line shows it
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _run(args)

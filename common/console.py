@@ -34,6 +34,16 @@ class ConsoleHandler(logging.Handler):
             stderr.print(message, markup=False)
 
 
+def show_logs(names: Iterable[str], level: int = logging.INFO) -> None:
+    """Show the records of the named loggers (and their children) on stderr through
+    :class:`ConsoleHandler`; calling it again adds no second handler."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, ConsoleHandler) for h in logger.handlers):
+            logger.addHandler(ConsoleHandler())
+        logger.setLevel(level)
+
+
 def summary(message: str) -> None:
     stderr.print(f"[bold]{message}[/bold]")
 
