@@ -1,4 +1,4 @@
-"""The steps that training and matching share: embed, search, build a pair context, filter.
+"""The steps that training and matching share: embed, search, the pair context, the filter.
 
 Each takes tables and arrays and returns them; the work directory (when there is one) only
 caches the embeddings and receives the artifacts.
@@ -60,8 +60,8 @@ class Candidates:
 
     def context(self, table: pl.DataFrame | None = None) -> PairContext:
         """The feature builders' view of ``table`` (default: every candidate pair)."""
-        return pair_context(self.postings, self.table if table is None else table,
-                            self.embeddings, self.neighbours)
+        return PairContext(self.table if table is None else table, self.postings,
+                           {e.name: e for e in self.embeddings}, self.neighbours)
 
 
 def images_folder(images: str | Path | None) -> Path | None:
@@ -90,11 +90,6 @@ def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer
             embeddings = [blend_neighbours(e, **blend) for e in embeddings]
     with timer.step("search"):
         return build_candidates(embeddings, k)
-
-
-def pair_context(postings: pl.DataFrame, table: pl.DataFrame, embeddings: list[Embedding],
-                 neighbours: dict) -> PairContext:
-    return PairContext(table, postings, {e.name: e for e in embeddings}, neighbours)
 
 
 def kept_by_filter(candidates: Candidates, bundle, timer: Timer) -> pl.DataFrame:
