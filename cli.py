@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from common.console import Timer, show_logs, stderr, summary
+from common.console import show_logs, stderr, summary
 from common.errors import InputError
 from pipeline import DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, Matcher, ParameterError
 from pipeline.bundle import TOOLKIT_VERSION
@@ -46,14 +46,9 @@ def run_candidates(args) -> dict:
 
 
 def run_train_ranker(args) -> dict:
-    from pipeline import Candidates
+    from pipeline import train_work_dir
 
-    matcher = _matcher(args, cache_dir=args.work)
-    timer = Timer()
-    candidates = Candidates.load(args.work, timer)
-    metrics = matcher.set_params(**candidates.search_params()).fit_candidates(candidates, timer) \
-        .cv_report_
-    matcher.save(Path(args.work) / "model")
+    metrics = train_work_dir(_matcher(args, cache_dir=args.work), args.work)
     threshold_only = metrics["postprocess_steps"][0]["f1"]
     first = f", first stage alone {metrics['first_stage']['f1']:.4f}" if args.stack else ""
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
@@ -271,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     show_logs(PACKAGES)  # the library logs through `logging`; the command line shows it
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over `ulimit -f`: OSError(EFBIG), exit 2
     try:
         return _run(args)
     finally:

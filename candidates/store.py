@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from common.atomic import save_npy
+from common.atomic import load_npy, save_npy
 
 from .build import Neighbours
 
@@ -17,6 +15,6 @@ def save_neighbours(folder: Path, neighbours: dict[str, Neighbours]) -> None:
 
 
 def load_neighbours(folder: Path, names: list[str]) -> dict[str, Neighbours]:
-    return {name: Neighbours(np.load(Path(folder) / f"{name}.index.npy", allow_pickle=False),
-                             np.load(Path(folder) / f"{name}.similarity.npy", allow_pickle=False))
+    return {name: Neighbours(load_npy(Path(folder) / f"{name}.index.npy", "candidates"),
+                             load_npy(Path(folder) / f"{name}.similarity.npy", "candidates"))
             for name in names}

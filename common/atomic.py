@@ -3,6 +3,7 @@ so an interrupted run never leaves a half-written file that a later stage would 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from .errors import InputError
 
 # Temporary files are hidden names ending ".tmp" beside their target; a killed process
 # (SIGKILL, power loss) may leave some, which WorkDir.remove_stale_temporaries deletes.
@@ -27,6 +30,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        # A failed write names no file; the message names the artifact that was not written.
+        raise OSError(exc.errno, f"{exc.strerror}; not written", str(target)) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -44,8 +52,12 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 
 def write_parquet(target: str | os.PathLike, frame) -> None:
     """Write a polars DataFrame. Statistics off and fixed compression keep the bytes reproducible."""
+    # Serialised in memory, written by Python: polars' own file writer reports a full disk or
+    # the `ulimit -f` limit as a ComputeError, Python's write as the OSError it is.
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=False)
     with atomic_path(target) as tmp:
-        frame.write_parquet(tmp, compression="zstd", statistics=False)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def save_npy(target: str | os.PathLike, array: np.ndarray) -> None:
@@ -54,8 +66,55 @@ def save_npy(target: str | os.PathLike, array: np.ndarray) -> None:
             np.save(fh, array, allow_pickle=False)
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+def read_json(path: str | os.PathLike, produced_by: str | None = None) -> Any:
+    """Parsed JSON; with ``produced_by`` (the command that writes it) a truncated or garbage
+    file is an InputError naming the file and that command, not a traceback."""
+    if produced_by is None:
+        return json.loads(Path(path).read_text())
+    return _guarded(lambda: json.loads(Path(path).read_text(encoding="utf-8")), path, produced_by)
+
+
+def read_parquet(path: str | os.PathLike, produced_by: str, columns: tuple[str, ...] = ()):
+    """A polars DataFrame of an artifact; damage (and ``columns`` it lacks) is an InputError."""
+    import polars as pl
+
+    frame = _guarded(lambda: pl.read_parquet(path), path, produced_by)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"lacks columns {missing}; rerun `python cli.py {produced_by}`",
+                         file=str(path))
+    return frame
+
+
+def load_npy(path: str | os.PathLike, produced_by: str) -> np.ndarray:
+    return _guarded(lambda: np.load(path, allow_pickle=False), path, produced_by)
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """Cheap content hash of arrays (dtype, shape and bytes): ties artifacts to their inputs."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        h.update(f"{array.dtype.str}{array.shape}".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
+
+
+def _guarded(read, path, produced_by: str):
+    if not Path(path).exists():
+        raise InputError(f"missing; run `python cli.py {produced_by}` first", file=str(path))
+    try:
+        return read()
+    except OSError as exc:
+        if exc.errno is not None:  # permissions and the like: the CLI reports those as they are
+            raise
+        reason = str(exc)
+    except Exception as exc:  # parquet, numpy and json readers raise their own error types
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    raise InputError(f"truncated or damaged ({reason[:120]}); rerun `python cli.py "
+                     f"{produced_by}`", file=str(path))
 
 
 def _json_default(obj: Any) -> Any:

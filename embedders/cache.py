@@ -6,6 +6,7 @@ else is recomputed and overwritten, so a stale cache is never silently used.
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import polars as pl
 import scipy.sparse as sp
 
 from common.atomic import atomic_path, read_json, save_npy, write_json
+from common.errors import InputError
 from common.postings import fingerprint
+
+log = logging.getLogger(__name__)
 
 from .base import Embedder, Embedding
 
@@ -63,8 +67,14 @@ def _load(folder: Path, key: str) -> Embedding | None:
     manifest_path = folder / MANIFEST
     if not manifest_path.exists():
         return None
-    manifest = read_json(manifest_path)
-    if manifest.get("key") != key or "modality" not in manifest:
+    try:
+        manifest = read_json(manifest_path, "candidates")
+    except InputError:
+        log.warning(f"warning: {manifest_path}: damaged cache manifest; recomputing these "
+                    f"embeddings")
+        return None
+    if not isinstance(manifest, dict) or manifest.get("key") != key \
+            or "modality" not in manifest:
         return None
     try:
         if manifest["kind"] == "sparse":
@@ -72,9 +82,12 @@ def _load(folder: Path, key: str) -> Embedding | None:
         else:
             vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         missing = np.load(folder / "missing.npy", allow_pickle=False)
-    except (OSError, ValueError):
+    except Exception as exc:  # truncated or garbage: numpy/scipy raise several error types
+        log.warning(f"warning: {folder}: damaged cache entry ({type(exc).__name__}); "
+                    f"recomputing these embeddings")
         return None
     if vectors.shape[0] != manifest["rows"] or len(missing) != manifest["rows"]:
+        log.warning(f"warning: {folder}: cache entry of the wrong size; recomputing it")
         return None
     return Embedding(manifest["embedder"], manifest["kind"], vectors, missing, manifest,
                      manifest["modality"])

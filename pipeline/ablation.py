@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 
-from common.atomic import read_json, write_json, write_text
+from common.atomic import read_json, read_parquet, write_json, write_text
 from common.console import Timer
+from common.errors import InputError
 from common.workdir import WorkDir
 from features import FeatureTable
 from postprocess import PostProcessor
@@ -21,11 +21,29 @@ def ablate_work_dir(root: str | Path, backend: str = "lightgbm", folds: int = 5,
                     groups: list[str] | None = None, stack: bool = True) -> dict:
     """Run the ablation and write ``ablation.json``, ``ablation.md`` and ``ablation.png`` into
     the work directory; returns what ablation.json holds."""
+    with WorkDir(root).lock():
+        return _ablate(WorkDir(root), backend, folds, seed, negative_rate, symmetrise, groups,
+                       stack)
+
+
+def _ablate(work: WorkDir, backend: str, folds: int, seed: int, negative_rate: float,
+            symmetrise: str, groups: list[str] | None, stack: bool) -> dict:
     timer = Timer()
-    work = WorkDir(root)
-    postings = pl.read_parquet(work.require(work.postings, "candidates"))
-    frame = pl.read_parquet(work.require(work.features, "train-ranker"))
-    names = read_json(work.require(work.features_report, "train-ranker"))["groups"]
+    postings = read_parquet(work.postings, "candidates")
+    frame = read_parquet(work.features, "train-ranker", ("i", "j"))
+    report = read_json(work.features_report, "train-ranker")
+    candidates = read_json(work.candidates_report, "candidates")
+    if not (isinstance(report, dict) and isinstance(report.get("groups"), dict)
+            and isinstance(candidates, dict)) or frame.height != report.get("pairs"):
+        raise InputError("does not describe features.parquet; rerun `python cli.py "
+                         "train-ranker`", file=str(work.features_report))
+    theirs, mine = report.get("candidates_fingerprint"), candidates.get("candidates_fingerprint")
+    i, j = frame["i"].to_numpy(), frame["j"].to_numpy()
+    if (theirs and mine and theirs != mine) or (len(i) and max(i.max(), j.max()) >=
+                                                postings.height):
+        raise InputError("features of other candidates than this work directory's; rerun "
+                         "`python cli.py train-ranker`", file=str(work.features))
+    names = report["groups"]
     # features.json lists the groups by name; the boosters sample columns by position, so the
     # matrix keeps train-ranker's column order (the parquet's) and the all-groups row is its run.
     features = FeatureTable(frame, {name: names[name] for name in frame.columns if name in names})

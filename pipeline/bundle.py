@@ -18,7 +18,9 @@ toolkit could not replay with an :class:`~common.errors.InputError` naming the f
 """
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +61,34 @@ class ModelBundle:
     # ------------------------------------------------------------------------------ writing
 
     def save(self, folder: str | Path) -> Path:
-        """Write the bundle into ``folder`` (created); parts of an earlier model that this one
-        lacks (a filter, a second stage) are removed so the folder never mixes two models."""
+        """Write the bundle into ``folder`` (created), never leaving it half written: the model
+        goes into a temporary sibling folder that replaces ``folder`` once complete, so a
+        failed write (full disk) keeps the previous model. A folder holding other things than
+        a model is written in place (parts this model lacks are removed)."""
         folder = Path(folder)
+        if folder.is_dir() and any(folder.iterdir()) and not (folder / SCHEMA_FILE).is_file():
+            return self._write(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp",
+                                        dir=folder.parent))
+        try:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the model private
+            self._write(staging)
+            if folder.exists():
+                retired = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", suffix=".tmp",
+                                                dir=folder.parent))
+                os.replace(folder, retired)
+                os.replace(staging, folder)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return folder
+
+    def _write(self, folder: Path) -> Path:
         if self.pair_filter is not None:
             self.pair_filter.save(folder / FILTER_FOLDER, self.filter_groups)
         elif (folder / FILTER_FOLDER).exists():
@@ -104,8 +131,8 @@ class ModelBundle:
         second = _second_stage(schema, folder, ranker)
         filter_groups = None
         if pair_filter:  # PairRanker.load has checked this schema's feature list
-            filter_groups = {f["name"]: f["group"]
-                             for f in read_json(filter_folder / SCHEMA_FILE)["features"]}
+            schema_json = read_json(filter_folder / SCHEMA_FILE, "train-ranker")
+            filter_groups = {f["name"]: f["group"] for f in schema_json["features"]}
         return cls(ranker=ranker, feature_groups={f["name"]: f["group"]
                                                   for f in schema["features"]},
                    embedders=schema["embedders"], k=schema["k"], blend=schema.get("blend"),

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from common.metric import evaluate_submission
+from common.workdir import WorkDir
 from datasets import generate_catalog
 
 from .matcher import Matcher
@@ -26,8 +27,10 @@ def run_demo(root: str | Path, products: int = 600, k: int = 50) -> dict:
     generate_catalog(n_products=products, seed=0).write_csv(train)
     generate_catalog(n_products=max(products // 3, 20), seed=1, id_prefix="test").write_csv(test)
     log.info(f"generated catalogs (not real data): {train}, {test}")
-    matcher = Matcher(k=k, cache_dir=root / "work").fit(train)
-    matcher.save(root / "work" / "model")
-    log.info(f"out-of-fold F1 on the generated training catalog: {matcher.cv_report_['f1']:.4f}")
-    matcher.submit(test, root / "submission.csv")
+    with WorkDir(root / "work").lock():
+        matcher = Matcher(k=k, cache_dir=root / "work").fit(train)
+        matcher.save(root / "work" / "model")
+        log.info(f"out-of-fold F1 on the generated training catalog: "
+                 f"{matcher.cv_report_['f1']:.4f}")
+        matcher.submit(test, root / "submission.csv")
     return evaluate_submission(str(test), str(root / "submission.csv")).as_dict()

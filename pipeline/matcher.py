@@ -11,6 +11,7 @@ lives in attributes ending in ``_``: ``bundle_`` (the models and fitted post-pro
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from .bundle import ModelBundle
 from .inference import Matching, match
 from .settings import (DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, blend_spec, check_ranges,
                        embedder_specs, feature_groups, postprocess_steps)
-from .stages import Candidates, embed, images_folder, search
+from .stages import (Candidates, embed, images_folder, postings_fingerprint, search,
+                     table_fingerprint)
 from .training import train
 
 
@@ -114,9 +116,15 @@ class Matcher:
         with ``cache_dir`` the artifacts and ``candidates.json`` are written there."""
         params = self.validate_params()
         timer = Timer()
-        with timer.step("load"):
+        with timer.step("load"):  # refused input is refused before the lock creates anything
             frame, source = _postings_frame(postings)
             images = images_folder(images)
+        with self._locked():
+            return self._find_candidates(params, frame, source, images, timer)
+
+    def _find_candidates(self, params: dict, frame: pl.DataFrame, source: str | None,
+                         images: Path | None, timer: Timer) -> Candidates:
+        with timer.step("load"):
             work = self._work()
             if work is not None:
                 work.remove_stale_temporaries()
@@ -130,6 +138,8 @@ class Matcher:
                 save_neighbours(work.neighbours, found.neighbours)
         table = found.table
         report = {"postings": source, "images": str(images.resolve()) if images else None,
+                  "postings_fingerprint": postings_fingerprint(frame),
+                  "candidates_fingerprint": table_fingerprint(table),
                   "rows": frame.height, "k": self.k, "embedders": params["embedders"],
                   "blend": blend, "pairs": table.height,
                   "pairs_per_posting": round(table.height / frame.height, 3),
@@ -157,9 +167,10 @@ class Matcher:
             raise InputError("the postings have no label_group column; training needs labels",
                              file=candidates.report.get("postings"), column="label_group")
         work = self._work()
-        if work is not None:
-            work.remove_stale_temporaries()
-        fitted = train(candidates, params, work, timer)
+        with self._locked():
+            if work is not None:
+                work.remove_stale_temporaries()
+            fitted = train(candidates, params, work, timer)
         self.bundle_ = fitted.bundle
         self.cv_report_ = fitted.metrics
         self.oof_scores_ = fitted.oof_scores
@@ -177,7 +188,8 @@ class Matcher:
             frame, _ = _postings_frame(postings)
             images = images_folder(images)
         work = self._work()
-        embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer)
+        with self._locked():  # the embeddings cache is written there
+            embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer)
         found = search(embeddings, bundle.k, bundle.blend, timer)
         return match(bundle, Candidates(frame, embeddings, found.table, found.neighbours),
                      timer)
@@ -195,6 +207,10 @@ class Matcher:
     def submit(self, postings, out: str | Path, images: str | Path | None = None) -> Matching:
         """Write the submission CSV to ``out`` (atomically); with ``cache_dir``, also
         ``submit.json`` (counts and seconds per stage) there."""
+        with self._locked():
+            return self._submit(postings, out, images)
+
+    def _submit(self, postings, out: str | Path, images: str | Path | None) -> Matching:
         timer = Timer()
         result = self.match(postings, images, timer)
         with timer.step("write"):
@@ -214,8 +230,14 @@ class Matcher:
     # ------------------------------------------------------------------ persistence
 
     def save(self, folder: str | Path) -> Path:
-        """Write the fitted model (see :mod:`pipeline.bundle` for the layout)."""
-        return self._fitted().save(folder)
+        """Write the fitted model (see :mod:`pipeline.bundle` for the layout); into a work
+        directory's ``model`` folder only while no other run writes that directory."""
+        bundle = self._fitted()
+        parent = Path(folder).parent
+        if not (parent / "candidates.json").is_file():
+            return bundle.save(folder)
+        with WorkDir(parent).lock():
+            return bundle.save(folder)
 
     @classmethod
     def load(cls, folder: str | Path, cache_dir: str | Path | None = None) -> Matcher:
@@ -234,8 +256,25 @@ class Matcher:
             raise RuntimeError("this Matcher is not fitted yet: call fit() or Matcher.load()")
         return self.bundle_
 
+    def _locked(self):
+        """The work directory's writer lock, when there is one."""
+        work = self._work()
+        return work.lock() if work is not None else contextlib.nullcontext()
+
     def _work(self) -> WorkDir | None:
         return WorkDir(self.cache_dir) if self.cache_dir is not None else None
+
+
+def train_work_dir(matcher: Matcher, root: str | Path, timer: Timer | None = None) -> dict:
+    """``python cli.py train-ranker``: fit ``matcher`` on the candidates in work directory
+    ``root`` and save the model into ``root/model``, as its only writer throughout (no other
+    run can change the candidates under the fit); returns the metrics."""
+    timer = timer or Timer()
+    with WorkDir(root).lock():
+        candidates = Candidates.load(root, timer)
+        matcher.set_params(**candidates.search_params()).fit_candidates(candidates, timer)
+        matcher.save(Path(root) / "model")
+    return matcher.cv_report_
 
 
 def _postings_frame(postings) -> tuple[pl.DataFrame, str | None]:

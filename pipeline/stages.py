@@ -12,9 +12,10 @@ import numpy as np
 import polars as pl
 
 from candidates import CandidateSet, blend_neighbours, build_candidates, load_neighbours
-from common.atomic import read_json
+from common.atomic import digest, read_json, read_parquet
 from common.console import Timer
 from common.errors import InputError
+from common.postings import fingerprint
 from common.workdir import WorkDir
 from embedders import Embedding, create_embedder, embed_catalog
 from features import PairContext, build_features
@@ -40,12 +41,22 @@ class Candidates:
         """What ``candidates`` wrote into a work directory; the vectors come from its
         embeddings cache (recomputed where the cache is gone or stale)."""
         work = WorkDir(root)
-        report = read_json(work.require(work.candidates_report, "candidates"))
-        postings = pl.read_parquet(work.require(work.postings, "candidates"))
-        table = pl.read_parquet(work.require(work.candidates, "candidates"))
+        report = read_json(work.candidates_report, "candidates")
+        if not (isinstance(report, dict) and isinstance(report.get("embedders"), list)
+                and isinstance(report.get("k"), int)):
+            raise InputError("not a candidates report; rerun `python cli.py candidates`",
+                             file=str(work.candidates_report))
+        postings = read_parquet(work.postings, "candidates")
+        table = read_parquet(work.candidates, "candidates", ("i", "j"))
+        check_provenance(work, report, postings, table)
         specs = report["embedders"]
         vector_names = [s["name"] for s in specs if f"rank_{s['name']}" in table.columns]
         neighbours = load_neighbours(work.neighbours, vector_names)
+        for name, lists in neighbours.items():
+            if lists.index.shape[0] != postings.height:
+                raise InputError(f"{lists.index.shape[0]} rows, not one per posting "
+                                 f"({postings.height}); rerun `python cli.py candidates`",
+                                 file=str(work.neighbours / f"{name}.index.npy"))
         images = Path(report["images"]) if report.get("images") else None
         embeddings = embed(postings, specs, work.embeddings, images, timer or Timer())
         return cls(postings, embeddings, table, neighbours, report)
@@ -62,6 +73,37 @@ class Candidates:
         """The feature builders' view of ``table`` (default: every candidate pair)."""
         return PairContext(self.table if table is None else table, self.postings,
                            {e.name: e for e in self.embeddings}, self.neighbours)
+
+
+def postings_fingerprint(postings: pl.DataFrame) -> str:
+    """Hash of every column of the postings: ties candidates.json to its postings.parquet."""
+    text = postings.with_columns(pl.all().cast(pl.Utf8))  # fingerprint joins strings
+    return fingerprint(text, tuple(postings.columns))
+
+
+def table_fingerprint(table: pl.DataFrame) -> str:
+    """Hash of a pair table's ends (i, j): ties features and scores to their candidates."""
+    return digest(*pair_arrays(table))
+
+
+def check_provenance(work: WorkDir, report: dict, postings: pl.DataFrame,
+                     table: pl.DataFrame) -> None:
+    """Refuse a work directory whose postings, candidates.json and candidates.parquet were not
+    written by one `candidates` run (older reports without fingerprints are trusted)."""
+    rerun = "rerun `python cli.py candidates`"
+    expected = report.get("postings_fingerprint")
+    if expected is not None and postings_fingerprint(postings) != expected:
+        raise InputError(f"not the postings candidates.json was built from; {rerun}",
+                         file=str(work.postings))
+    i, j = pair_arrays(table)
+    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= postings.height):
+        raise InputError(f"pair indices out of range for {postings.height} postings; {rerun}",
+                         file=str(work.candidates))
+    expected = report.get("candidates_fingerprint")
+    if table.height != report.get("pairs", table.height) or (
+            expected is not None and digest(i, j) != expected):
+        raise InputError(f"not the pairs candidates.json describes; {rerun}",
+                         file=str(work.candidates))
 
 
 def images_folder(images: str | Path | None) -> Path | None:

@@ -20,7 +20,7 @@ from ranker import (SECOND_STAGE_PARAMS, PairFilter, PairRanker, fit_final, grou
 
 from .bundle import ModelBundle
 from .settings import feature_groups, postprocess_steps
-from .stages import Candidates
+from .stages import Candidates, table_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
     steps = postprocess_steps(params["postprocess"])
     groups = feature_groups(params["groups"])
     postings, table = candidates.postings, candidates.table
+    # Recorded in features.json and metrics.json so `ablate` and `report` can tell that the
+    # features and scores they read belong to the work directory's candidates.
+    origin = {"candidates_fingerprint": table_fingerprint(table)}
     backend, folds, seed = params["backend"], params["folds"], params["seed"]
     negative_rate, stack = params["negative_rate"], params["stack"]
     pair_filter = filter_groups = None
@@ -84,7 +87,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
             write_parquet(work.features, features.frame)
             write_json(work.features_report, {"groups": features.groups,
                                               "seconds": features.seconds,
-                                              "pairs": features.frame.height})
+                                              "pairs": features.frame.height, **origin})
     labels, i, j, y = training_pairs(features, postings)
     X = features.matrix()
     weight = group_size_weights(i, labels) if params["weight_by_group_size"] else None
@@ -135,7 +138,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
                         "threshold": first_cut.steps_[0].threshold_},
         "second_stage": {"best_iterations": second_oof.best_iterations,
                          "final_trees": second_rounds} if stack else None,
-        "pairs": int(len(y)), "positive_pairs": int(y.sum()),
+        "pairs": int(len(y)), "positive_pairs": int(y.sum()), **origin,
         "features": len(features.names),
         "feature_groups": sorted(set(features.groups.values())),
         "candidate_recall": candidates.report.get("recall"),

@@ -53,11 +53,15 @@ class LightGBMBackend:
         return self.booster.predict(X, pred_contrib=True)
 
     def save(self, path: Path) -> None:
-        self.booster.save_model(str(path), num_iteration=self.booster.best_iteration or None)
+        # The same text as save_model, but written by Python so a failed write (full disk,
+        # file-size limit) raises OSError instead of leaving a silently truncated file.
+        text = self.booster.model_to_string(num_iteration=self.booster.best_iteration or None)
+        Path(path).write_bytes(text.encode("utf-8"))
 
     def load(self, path: Path) -> None:
         import lightgbm as lgb
 
+        _check_lightgbm_text(Path(path).read_bytes())
         self.booster = lgb.Booster(model_file=str(path))
 
     def feature_names(self) -> list[str]:
@@ -123,3 +127,15 @@ class XGBoostBackend:
 
 
 BACKENDS = {"lightgbm": LightGBMBackend, "xgboost": XGBoostBackend}
+
+
+def _check_lightgbm_text(text: bytes) -> None:
+    """Refuse a truncated LightGBM model text before LightGBM parses it: it reads the trees at
+    the offsets ``tree_sizes`` gives, and crashes the process on a file cut short."""
+    import re
+
+    sizes = re.search(rb"^tree_sizes=([0-9 ]*)$", text, flags=re.M)
+    start, end = text.find(b"\nTree=0\n"), text.find(b"\nend of trees\n")
+    if not text.startswith(b"tree\n") or sizes is None or start < 0 or end < 0 \
+            or sum(int(s) for s in sizes.group(1).split()) != end - start:
+        raise ValueError("not a complete LightGBM model text (truncated or damaged)")

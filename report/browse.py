@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from common.atomic import read_json, write_text
+from common.atomic import read_json, read_parquet, write_text
 from common.console import Timer
 from common.errors import InputError
 from common.metric import per_posting_scores, read_submission, submission_pairs
@@ -98,8 +98,10 @@ def build_browse_page(work: str | Path, out: str | Path | None = None,
     with timer.step("load"):
         run = load_run(work) if submission is None else None
         folder = run.work if run is not None else _work_dir(work)
-        postings = run.postings if run is not None else pl.read_parquet(
-            folder.require(folder.postings, "candidates"))
+        if run is None:
+            folder.check_not_writing()
+        postings = run.postings if run is not None else read_parquet(folder.postings,
+                                                                     "candidates")
     if sample is None:  # refused before the costly steps
         _check_postings(postings.height, folder.postings)
     with timer.step("matches"):
@@ -265,7 +267,8 @@ def _thumbnails(postings: pl.DataFrame, folder: WorkDir, images: str | Path | No
     """Thumbnails of the featured postings and their groups first, then of the other postings
     in catalog order, until :data:`MAX_THUMBNAIL_BYTES`."""
     if images is None and folder.candidates_report.is_file():
-        recorded = read_json(folder.candidates_report).get("images")
+        recorded = read_json(folder.candidates_report, "candidates")
+        recorded = recorded.get("images") if isinstance(recorded, dict) else None
         images = recorded if recorded and Path(recorded).is_dir() else None
     if images is None:
         return {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from common.atomic import read_json
+from common.atomic import read_json, read_parquet
 from common.errors import InputError
 from common.metric import per_posting_scores
 from common.postings import has_labels, label_codes
@@ -76,25 +76,28 @@ def load_run(root: str | Path) -> Run:
     work = WorkDir(root)
     if not work.root.is_dir():
         raise InputError("not a folder", file=str(work.root))
-    candidates = read_json(work.require(work.candidates_report, "candidates"))
-    postings = pl.read_parquet(work.require(work.postings, "candidates"))
+    work.check_not_writing()
+    candidates = read_json(work.candidates_report, "candidates")
+    postings = read_parquet(work.postings, "candidates")
     if not has_labels(postings):
         raise InputError("the postings have no label_group column; the report needs labels",
                          file=str(work.postings), column="label_group")
-    metrics = _read_json(work.require(work.metrics, "train-ranker"))
-    features = _read_json(work.require(work.features_report, "train-ranker"))
+    metrics = read_json(work.metrics, "train-ranker")
+    features = read_json(work.features_report, "train-ranker")
+    for name, recorded in ((work.metrics, metrics), (work.features_report, features)):
+        _check_origin(name, recorded, candidates)
     work.require(work.model / "schema.json", "train-ranker")
     bundle = ModelBundle.load(work.model)
     work.require(work.features, "train-ranker")
     importance = pl.read_csv(work.require(work.model / "importance.csv", "train-ranker"),
                              schema_overrides={"feature": pl.String, "group": pl.String,
                                                "gain": pl.Float64})
-    oof = pl.read_parquet(work.require(work.oof_scores, "train-ranker"))
+    oof = read_parquet(work.oof_scores, "train-ranker")
     for column in ("i", "j", "p"):
         if column not in oof.columns:
             raise InputError("required column is missing", file=str(work.oof_scores),
                              column=column)
-    if oof.height != features.get("pairs", oof.height):
+    if not isinstance(features, dict) or oof.height != features.get("pairs", oof.height):
         raise InputError(f"{oof.height:,} scored pairs but features.json counts "
                          f"{features['pairs']:,}; rerun train-ranker", file=str(work.oof_scores))
     i = oof["i"].to_numpy().astype(np.int64)
@@ -117,6 +120,16 @@ def load_run(root: str | Path) -> Run:
                ablation_png=ablation_png.read_bytes() if ablation_png.is_file() else None,
                i=i, j=j, p=oof["p"].to_numpy().astype(np.float32),
                labels=label_codes(postings), p_first_stage=first_stage)
+
+
+def _check_origin(path: Path, recorded, candidates) -> None:
+    """Refuse train-ranker's figures when they were made from other candidates than the work
+    directory's (fingerprints are absent from older runs: trusted)."""
+    theirs = recorded.get("candidates_fingerprint") if isinstance(recorded, dict) else None
+    mine = candidates.get("candidates_fingerprint") if isinstance(candidates, dict) else None
+    if not isinstance(recorded, dict) or (theirs and mine and theirs != mine):
+        raise InputError("not made from this work directory's candidates; rerun `python cli.py "
+                         "train-ranker`", file=str(path))
 
 
 def _read_json(path: Path):
