@@ -18,9 +18,9 @@ from common.atomic import atomic_path, read_json, save_npy, write_json
 from common.errors import InputError
 from common.postings import fingerprint
 
-log = logging.getLogger(__name__)
-
 from .base import Embedder, Embedding
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 
@@ -70,7 +70,7 @@ def _load(folder: Path, key: str) -> Embedding | None:
     try:
         manifest = read_json(manifest_path, "candidates")
     except InputError:
-        log.warning(f"warning: {manifest_path}: damaged cache manifest; recomputing these "
+        log.warning(f"{manifest_path}: damaged cache manifest; recomputing these "
                     f"embeddings")
         return None
     if not isinstance(manifest, dict) or manifest.get("key") != key \
@@ -83,11 +83,11 @@ def _load(folder: Path, key: str) -> Embedding | None:
             vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         missing = np.load(folder / "missing.npy", allow_pickle=False)
     except Exception as exc:  # truncated or garbage: numpy/scipy raise several error types
-        log.warning(f"warning: {folder}: damaged cache entry ({type(exc).__name__}); "
+        log.warning(f"{folder}: damaged cache entry ({type(exc).__name__}); "
                     f"recomputing these embeddings")
         return None
     if vectors.shape[0] != manifest["rows"] or len(missing) != manifest["rows"]:
-        log.warning(f"warning: {folder}: cache entry of the wrong size; recomputing it")
+        log.warning(f"{folder}: cache entry of the wrong size; recomputing it")
         return None
     return Embedding(manifest["embedder"], manifest["kind"], vectors, missing, manifest,
                      manifest["modality"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from common.atomic import read_json, read_parquet, write_json, write_text
 from common.console import Timer
 from common.errors import InputError
