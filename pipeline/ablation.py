@@ -12,6 +12,7 @@ from features import FeatureTable
 from postprocess import PostProcessor
 from ranker import ablate_groups, ablation_chart, ablation_markdown
 
+from .stages import check_made_from
 from .training import ranker_factory, training_pairs
 
 
@@ -36,10 +37,9 @@ def _ablate(work: WorkDir, backend: str, folds: int, seed: int, negative_rate: f
             and isinstance(candidates, dict)) or frame.height != report.get("pairs"):
         raise InputError("does not describe features.parquet; rerun `python cli.py "
                          "train-ranker`", file=str(work.features_report))
-    theirs, mine = report.get("candidates_fingerprint"), candidates.get("candidates_fingerprint")
+    check_made_from(work.features, report, candidates)
     i, j = frame["i"].to_numpy(), frame["j"].to_numpy()
-    if (theirs and mine and theirs != mine) or (len(i) and max(i.max(), j.max()) >=
-                                                postings.height):
+    if len(i) and max(i.max(), j.max()) >= postings.height:
         raise InputError("features of other candidates than this work directory's; rerun "
                          "`python cli.py train-ranker`", file=str(work.features))
     names = report["groups"]

@@ -106,6 +106,17 @@ def check_provenance(work: WorkDir, report: dict, postings: pl.DataFrame,
                          file=str(work.candidates))
 
 
+def check_made_from(path: Path, recorded, candidates) -> None:
+    """Refuse what train-ranker wrote (``recorded``: features.json or metrics.json, shown as
+    ``path``) when it was made from other candidates than the work directory's report
+    ``candidates`` holds; runs from before the fingerprints existed are trusted."""
+    theirs = recorded.get("candidates_fingerprint") if isinstance(recorded, dict) else None
+    mine = candidates.get("candidates_fingerprint") if isinstance(candidates, dict) else None
+    if not isinstance(recorded, dict) or (theirs and mine and theirs != mine):
+        raise InputError("not made from this work directory's candidates; rerun `python cli.py "
+                         "train-ranker`", file=str(path))
+
+
 def images_folder(images: str | Path | None) -> Path | None:
     if images is None:
         return None

@@ -2,7 +2,6 @@
 out-of-fold scores: the match sets and per-posting figures every part of the report shows."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +11,11 @@ import polars as pl
 from common.atomic import read_json, read_parquet
 from common.errors import InputError
 from common.metric import per_posting_scores
-from common.postings import has_labels, label_codes
 from common.pairs import find_pairs, symmetrise
+from common.postings import has_labels, label_codes
 from common.workdir import WorkDir
 from pipeline import ModelBundle
+from pipeline.stages import check_made_from
 
 # (label, smallest, largest) true group sizes; None: no upper bound. "1" appears only on
 # catalogs that have singleton groups (Shopee train has none).
@@ -85,7 +85,7 @@ def load_run(root: str | Path) -> Run:
     metrics = read_json(work.metrics, "train-ranker")
     features = read_json(work.features_report, "train-ranker")
     for name, recorded in ((work.metrics, metrics), (work.features_report, features)):
-        _check_origin(name, recorded, candidates)
+        check_made_from(name, recorded, candidates)
     work.require(work.model / "schema.json", "train-ranker")
     bundle = ModelBundle.load(work.model)
     work.require(work.features, "train-ranker")
@@ -116,27 +116,10 @@ def load_run(root: str | Path) -> Run:
     ablation_png = work.root / "ablation.png"
     return Run(work=work, postings=postings, candidates=candidates, features=features,
                metrics=metrics, bundle=bundle, importance=importance,
-               ablation=_read_json(ablation_json) if ablation_json.is_file() else None,
+               ablation=read_json(ablation_json, "ablate") if ablation_json.is_file() else None,
                ablation_png=ablation_png.read_bytes() if ablation_png.is_file() else None,
                i=i, j=j, p=oof["p"].to_numpy().astype(np.float32),
                labels=label_codes(postings), p_first_stage=first_stage)
-
-
-def _check_origin(path: Path, recorded, candidates) -> None:
-    """Refuse train-ranker's figures when they were made from other candidates than the work
-    directory's (fingerprints are absent from older runs: trusted)."""
-    theirs = recorded.get("candidates_fingerprint") if isinstance(recorded, dict) else None
-    mine = candidates.get("candidates_fingerprint") if isinstance(candidates, dict) else None
-    if not isinstance(recorded, dict) or (theirs and mine and theirs != mine):
-        raise InputError("not made from this work directory's candidates; rerun `python cli.py "
-                         "train-ranker`", file=str(path))
-
-
-def _read_json(path: Path):
-    try:
-        return read_json(path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc})", file=str(path)) from None
 
 
 def apply_postprocess(run: Run) -> Matches:
