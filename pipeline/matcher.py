@@ -107,8 +107,8 @@ class Matcher:
 
     def fit(self, postings, images: str | Path | None = None) -> Matcher:
         """Find candidates in the labelled ``postings`` (a polars or pandas DataFrame, or a CSV
-        or parquet path) and train every stage under protocol P1."""
-        self.validate_params()
+        or parquet path) and train every stage under protocol P1 (``find_candidates`` checks the
+        parameters before any work)."""
         return self.fit_candidates(self.find_candidates(postings, images))
 
     def find_candidates(self, postings, images: str | Path | None = None) -> Candidates:

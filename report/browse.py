@@ -33,7 +33,7 @@ from pipeline import ParameterError
 
 from . import gallery
 from .html import CSS
-from .run import Matches, Run, apply_postprocess, load_run
+from .run import Matches, Run, apply_postprocess, load_run, recorded_images
 
 BROWSE_PAGE = "browse.html"      # its default name in the work directory; the report links it
 MAX_POSTINGS = 200_000           # postings one page may hold (more: refused, before any work)
@@ -267,9 +267,7 @@ def _thumbnails(postings: pl.DataFrame, folder: WorkDir, images: str | Path | No
     """Thumbnails of the featured postings and their groups first, then of the other postings
     in catalog order, until :data:`MAX_THUMBNAIL_BYTES`."""
     if images is None and folder.candidates_report.is_file():
-        recorded = read_json(folder.candidates_report, "candidates")
-        recorded = recorded.get("images") if isinstance(recorded, dict) else None
-        images = recorded if recorded and Path(recorded).is_dir() else None
+        images = recorded_images(read_json(folder.candidates_report, "candidates"))
     if images is None:
         return {}
     first = [q for q, _ in featured]

@@ -14,7 +14,7 @@ from pipeline import ParameterError
 from . import gallery, plots
 from .browse import BROWSE_PAGE
 from .html import render
-from .run import apply_postprocess, load_run, scores_by_group_size
+from .run import apply_postprocess, load_run, recorded_images, scores_by_group_size
 
 DEFAULT_CARDS = 30
 
@@ -48,9 +48,8 @@ def build_report(work: str | Path, out: str | Path | None = None, images: str | 
     with timer.step("load"):
         run = load_run(work)
     out = Path(out) if out else run.work.root / "report.html"
-    if images is None and run.candidates.get("images"):
-        recorded = Path(run.candidates["images"])
-        images = recorded if recorded.is_dir() else None
+    if images is None:
+        images = recorded_images(run.candidates)
     with timer.step("postprocess"):
         matches = apply_postprocess(run)
         by_size = scores_by_group_size(matches)

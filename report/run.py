@@ -122,6 +122,13 @@ def load_run(root: str | Path) -> Run:
                labels=label_codes(postings), p_first_stage=first_stage)
 
 
+def recorded_images(candidates: dict | None) -> Path | None:
+    """The images folder ``candidates`` was given (its report ``candidates.json``), when it still
+    exists: the default source of thumbnails."""
+    recorded = candidates.get("images") if isinstance(candidates, dict) else None
+    return Path(recorded) if recorded and Path(recorded).is_dir() else None
+
+
 def apply_postprocess(run: Run) -> Matches:
     """Match sets from the saved post-processing pipeline, as `submit` applies it."""
     processor = run.bundle.processor
