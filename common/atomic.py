@@ -102,9 +102,15 @@ def digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _guarded(read, path, produced_by: str):
+def require(path: str | os.PathLike, produced_by: str) -> Path:
+    """``path`` when it exists; else an InputError naming the command that writes it."""
     if not Path(path).exists():
         raise InputError(f"missing; run `python cli.py {produced_by}` first", file=str(path))
+    return Path(path)
+
+
+def _guarded(read, path, produced_by: str):
+    require(path, produced_by)
     try:
         return read()
     except OSError as exc:

@@ -156,11 +156,9 @@ class WorkDir:
         return len(stale) + len(folders)
 
     def require(self, path: Path, produced_by: str) -> Path:
-        from .errors import InputError
+        from .atomic import require
 
-        if not path.exists():
-            raise InputError(f"missing; run `python cli.py {produced_by}` first", file=str(path))
-        return path
+        return require(path, produced_by)
 
 
 def _holder(fh) -> str:
