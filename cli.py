@@ -85,7 +85,8 @@ def run_ablate(args) -> dict:
 
 
 def run_submit(args):
-    result = Matcher.load(args.model, args.work).submit(args.postings, args.out, args.images)
+    matcher = Matcher.load(args.model, args.work).set_params(chunk_size=args.chunk_size or None)
+    result = matcher.submit(args.postings, args.out, args.images)
     sizes = result.submission["matches"].str.count_matches(" ") + 1
     summary(f"submit: {result.submission.height:,} postings, {result.pairs.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting, {result.seconds['total']:.1f} s → "
@@ -227,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder (or the work dir holding it)")
     p.add_argument("--out", required=True, help="submission CSV to write")
     p.add_argument("--work", help="cache embeddings here; write submit.json (seconds per stage)")
+    p.add_argument("--chunk-size", type=int, default=DEFAULTS["chunk_size"],
+                   help="query postings whose pairs are filtered, featurised and scored at a "
+                        "time: bounds the memory, not the results (0: all at once; default "
+                        "%(default)s)")
     p.set_defaults(run=run_submit)
 
     p = sub.add_parser("evaluate", help="score a submission against labelled postings")

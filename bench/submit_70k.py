@@ -1,9 +1,10 @@
 """Time `submit` on a catalog the size of Kaggle's hidden test (about 70,000 postings).
 
 The catalog is built here, never committed: the Shopee train rows, then reworded copies of them
-until it holds ``--size`` postings (70,000 by default): each copy has new posting ids, reworded
-titles (a dropped word, two swapped words, an appended filler word) and perceptual hashes with up
-to three flipped bits. `submit` runs twice as a user would run it, in a fresh process each time:
+until it holds ``--size`` postings (70,000 by default; ``datasets.reworded_catalog``): each copy
+has new posting ids, reworded titles (a dropped word, two swapped words, an appended filler word)
+and perceptual hashes with up to three flipped bits. `submit` runs twice as a user would run it,
+in a fresh process each time:
 
 1. from the raw CSV (an empty --work folder: every embedding is computed);
 2. again with the same --work folder (embeddings cached).
@@ -26,41 +27,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
-FILLERS = ["original", "murah", "promo", "ready", "termurah", "new", "best", "seller"]
+sys.path.insert(0, str(ROOT))
+
+from datasets import reworded_catalog  # noqa: E402
 
 
-def perturbed_copy(train: pl.DataFrame, seed: int, suffix: str) -> pl.DataFrame:
-    """A reworded copy of ``train`` with fresh ids and slightly changed hashes (seeded)."""
-    rng = np.random.default_rng(seed)
-    titles = []
-    for title in train["title"].to_list():
-        words = title.split()
-        if len(words) > 3:
-            del words[rng.integers(len(words))]
-        if len(words) > 2:
-            a, b = rng.choice(len(words), 2, replace=False)
-            words[a], words[b] = words[b], words[a]
-        words.append(FILLERS[rng.integers(len(FILLERS))])
-        titles.append(" ".join(words))
-    hashes = np.array([int(h, 16) for h in train["image_phash"].to_list()], dtype=np.uint64)
-    for _ in range(3):
-        flip = rng.random(len(hashes)) < 0.6
-        bits = rng.integers(0, 64, len(hashes)).astype(np.uint64)
-        hashes[flip] ^= np.left_shift(np.uint64(1), bits[flip])
-    return train.with_columns(
-        (pl.col("posting_id") + suffix).alias("posting_id"),
-        pl.Series("title", titles),
-        pl.Series("image_phash", [f"{h:016x}" for h in hashes.tolist()]),
-        (pl.col("label_group") + suffix).alias("label_group"))
-
-
-def run_submit(catalog: Path, model: str, work: Path, out: Path) -> dict:
+def run_submit(catalog: Path, model: str, work: Path, out: Path,
+               extra: list[str] | None = None) -> dict:
+    """One `submit` in a fresh process under GNU time: wall, CPU, peak RSS, stage seconds."""
     command = ["/usr/bin/time", "-v", sys.executable, str(ROOT / "cli.py"), "submit",
-               "--postings", str(catalog), "--model", model, "--work", str(work), "--out", str(out)]
+               "--postings", str(catalog), "--model", model, "--work", str(work), "--out", str(out),
+               *(extra or [])]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -92,11 +72,7 @@ def main() -> None:
     train = pl.read_csv(args.train, infer_schema=False)
     scratch = Path(tempfile.mkdtemp(prefix="bench-70k-"))
     try:
-        parts, rows = [train], train.height
-        while rows < args.size:
-            parts.append(perturbed_copy(train, args.seed + len(parts), f"_copy{len(parts)}"))
-            rows += train.height
-        catalog = pl.concat(parts).head(args.size).drop("label_group")
+        catalog = reworded_catalog(train, args.size, args.seed).drop("label_group")
         catalog_path = scratch / "catalog.csv"
         catalog.write_csv(catalog_path)
         print(f"catalog: {catalog.height:,} postings → {catalog_path}", file=sys.stderr)

@@ -1,9 +1,11 @@
-"""A small deterministic generated catalog, for the README's first command and for tests.
+"""Generated catalogs: a small deterministic one for the README's first command and the tests,
+and real catalogs grown to any size by reworded copies, for the scale benchmarks.
 
-It is generated, not real: products are brand × item × size combinations, each posted several
-times with reworded titles (Indonesian and English filler, reordered words, typos, unit
-spellings) and perceptual hashes that differ by a few bits, or entirely (another photo). Sizes
-make hard negatives: "… 100 ml" and "… 250 ml" of one brand are different products.
+``generate_catalog`` is generated, not real: products are brand × item × size combinations, each
+posted several times with reworded titles (Indonesian and English filler, reordered words,
+typos, unit spellings) and perceptual hashes that differ by a few bits, or entirely (another
+photo). Sizes make hard negatives: "… 100 ml" and "… 250 ml" of one brand are different
+products. ``reworded_catalog`` grows a real catalog (Shopee train) with reworded copies.
 """
 from __future__ import annotations
 
@@ -63,3 +65,43 @@ def generate_catalog(n_products: int = 600, seed: int = 0, labelled: bool = True
     frame = pl.DataFrame(rows, schema=["posting_id", "title", "image_phash", "label_group"],
                          orient="row")
     return frame if labelled else frame.drop("label_group")
+
+
+_COPY_FILLERS = ["original", "murah", "promo", "ready", "termurah", "new", "best", "seller"]
+
+
+def reworded_catalog(postings: pl.DataFrame, size: int, seed: int = 0) -> pl.DataFrame:
+    """``postings`` (with ``image_phash`` and ``label_group``) followed by reworded copies of
+    them until the catalog holds ``size`` rows (cut there). Copy c (1, 2, …) is seeded with
+    ``seed + c``, so a larger catalog starts with a smaller one's rows."""
+    parts, rows = [postings], postings.height
+    while rows < size:
+        parts.append(reworded_copy(postings, seed + len(parts), f"_copy{len(parts)}"))
+        rows += postings.height
+    return pl.concat(parts).head(size)
+
+
+def reworded_copy(postings: pl.DataFrame, seed: int, suffix: str) -> pl.DataFrame:
+    """A copy of ``postings`` with ``suffix`` on ids and label groups, titles reworded (a word
+    dropped, two swapped, a filler word appended) and up to three phash bits flipped."""
+    rng = np.random.default_rng(seed)
+    titles = []
+    for title in postings["title"].to_list():
+        words = title.split()
+        if len(words) > 3:
+            del words[rng.integers(len(words))]
+        if len(words) > 2:
+            a, b = rng.choice(len(words), 2, replace=False)
+            words[a], words[b] = words[b], words[a]
+        words.append(_COPY_FILLERS[rng.integers(len(_COPY_FILLERS))])
+        titles.append(" ".join(words))
+    hashes = np.array([int(h, 16) for h in postings["image_phash"].to_list()], dtype=np.uint64)
+    for _ in range(3):
+        flip = rng.random(len(hashes)) < 0.6
+        bits = rng.integers(0, 64, len(hashes)).astype(np.uint64)
+        hashes[flip] ^= np.left_shift(np.uint64(1), bits[flip])
+    return postings.with_columns(
+        (pl.col("posting_id") + suffix).alias("posting_id"),
+        pl.Series("title", titles),
+        pl.Series("image_phash", [f"{h:016x}" for h in hashes.tolist()]),
+        (pl.col("label_group") + suffix).alias("label_group"))

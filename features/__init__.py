@@ -2,12 +2,13 @@
 
 Public API: :func:`build_features`, :data:`FEATURE_GROUPS`, :class:`FeatureTable`,
 :class:`PairContext`; the second stage's group (from first-stage scores, not in
-:data:`FEATURE_GROUPS`): :func:`score_graph_features`, :data:`SCORE_GRAPH_FEATURES`,
+:data:`FEATURE_GROUPS`): :func:`score_graph_features` (:class:`ScoreGraph` for chunks), :data:`SCORE_GRAPH_FEATURES`,
 :data:`SCORE_GRAPH_GROUP`.
 """
 from .build import FEATURE_GROUPS, FeatureTable, build_features
 from .context import PairContext
-from .score_graph import SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP, score_graph_features
+from .score_graph import (SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP, ScoreGraph,
+                          score_graph_features)
 
 __all__ = ["FEATURE_GROUPS", "FeatureTable", "PairContext", "SCORE_GRAPH_FEATURES",
-           "SCORE_GRAPH_GROUP", "build_features", "score_graph_features"]
+           "SCORE_GRAPH_GROUP", "ScoreGraph", "build_features", "score_graph_features"]

@@ -73,7 +73,8 @@ def build_features(ctx: PairContext, groups: list[str] | None = None) -> Feature
             columns[name] = np.asarray(values, dtype=np.float32)
             owner[name] = group
         seconds[group] = round(time.perf_counter() - start, 3)
-    frame = pl.DataFrame({"i": ctx.candidates["i"], "j": ctx.candidates["j"],
+    frame = pl.DataFrame({"i": ctx.candidates["i"].slice(ctx.start, len(ctx)),
+                          "j": ctx.candidates["j"].slice(ctx.start, len(ctx)),
                           **{name: pl.Series(name, values, nan_to_null=False)
                              for name, values in columns.items()}})
     return FeatureTable(frame, owner, seconds)

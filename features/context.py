@@ -1,9 +1,16 @@
-"""What every feature group reads: the candidate pairs and the stage outputs behind them."""
+"""What every feature group reads: the candidate pairs and the stage outputs behind them.
+
+A context covers a whole pair table, or one chunk of it (:meth:`PairContext.chunks`: the pairs of
+a range of query postings), so that a catalog of millions of postings never holds every pair's
+features at once. A chunk reads the whole table where a feature needs it (the reverse pair's
+rank, the candidate graph), and per-posting or whole-table values (cleaned titles, token
+matrices, degrees) are computed once and shared by every chunk of the table.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import polars as pl
@@ -13,30 +20,63 @@ import polars as pl
 class PairContext:
     """Inputs of the feature groups. ``candidates`` is sorted by (i, j) and closed under symmetry;
     ``embeddings`` maps embedder name to :class:`embedders.Embedding`; ``neighbours`` maps vector
-    embedder name to :class:`candidates.Neighbours`."""
+    embedder name to :class:`candidates.Neighbours`. ``rows`` (start, stop) is the chunk of
+    ``candidates`` the features are built for (default: every pair)."""
 
     candidates: pl.DataFrame
     postings: pl.DataFrame
     embeddings: dict = field(default_factory=dict)
     neighbours: dict = field(default_factory=dict)
+    rows: tuple[int, int] | None = None
+    _shared: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def n(self) -> int:
         return self.postings.height
 
+    @property
+    def start(self) -> int:
+        return 0 if self.rows is None else self.rows[0]
+
+    @property
+    def stop(self) -> int:
+        return self.candidates.height if self.rows is None else self.rows[1]
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def shared(self, key, make: Callable[[], object]):
+        """``make()``, computed once for the whole table and shared with its chunks (per-posting
+        arrays, token matrices, the candidate graph)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+    @property
+    def table_i(self) -> np.ndarray:
+        """Query ends of every pair of the table (not only this chunk's)."""
+        return self.shared("table_i", lambda: self.candidates["i"].to_numpy().astype(np.int64))
+
+    @property
+    def table_j(self) -> np.ndarray:
+        return self.shared("table_j", lambda: self.candidates["j"].to_numpy().astype(np.int64))
+
     @cached_property
     def i(self) -> np.ndarray:
-        return self.candidates["i"].to_numpy().astype(np.int64)
+        return self.table_i[self.start:self.stop]
 
     @cached_property
     def j(self) -> np.ndarray:
-        return self.candidates["j"].to_numpy().astype(np.int64)
+        return self.table_j[self.start:self.stop]
 
     @cached_property
     def reverse(self) -> np.ndarray:
+        """Position in the whole table of each pair's reverse (j, i); -1 where it is absent."""
         from common.pairs import reverse_positions
 
-        return reverse_positions(self.i, self.j, self.n)
+        whole = self.shared("reverse", lambda: reverse_positions(self.table_i, self.table_j,
+                                                                 self.n))
+        return whole[self.start:self.stop]
 
     @property
     def vector_embedders(self) -> list[str]:
@@ -47,26 +87,55 @@ class PairContext:
         return [name for name, emb in self.embeddings.items() if emb.kind == "hash"]
 
     def column(self, name: str) -> np.ndarray:
-        """A candidates column as float32, null → NaN."""
-        return self.candidates[name].cast(pl.Float32).fill_null(np.nan).to_numpy()
+        """This chunk's values of a candidates column as float32, null → NaN."""
+        return self._as_float(self.candidates[name].slice(self.start, len(self)))
+
+    def reversed_column(self, name: str) -> np.ndarray:
+        """The candidates column ``name`` of pair (j, i) for every pair (i, j) of the chunk; NaN
+        where the reverse is absent."""
+        reverse = self.reverse
+        out = self._as_float(self.candidates[name].gather(np.maximum(reverse, 0)))
+        out[reverse < 0] = np.nan
+        return out
+
+    @staticmethod
+    def _as_float(series: pl.Series) -> np.ndarray:
+        return series.cast(pl.Float32).fill_null(np.nan).to_numpy().astype(np.float32)
 
     @cached_property
     def once(self) -> np.ndarray:
-        """One direction of each pair: i < j, or a pair whose reverse is absent."""
-        return (self.i < self.j) | (self.reverse < 0)
+        """One direction of each pair of the chunk: i < j, or a pair whose reverse is outside
+        the chunk (or absent)."""
+        reverse = self.reverse
+        return (self.i < self.j) | (reverse < self.start) | (reverse >= self.stop)
 
     def symmetric(self, compute: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-        """Values of a symmetric pair function, computed once per unordered pair and copied to
-        the reverse pair: half the work for fuzzy scores, overlaps and common neighbours."""
+        """Values of a symmetric pair function, computed once per unordered pair of the chunk and
+        copied to the reverse pair: half the work for fuzzy scores, overlaps and common
+        neighbours (a pair whose reverse is in another chunk is computed in both)."""
         once = self.once
         full = np.empty(len(once), dtype=np.float32)
         full[once] = compute(self.i[once], self.j[once])
         rest = ~once
-        full[rest] = full[self.reverse[rest]]
+        full[rest] = full[self.reverse[rest] - self.start]
         return full
 
-    def reversed(self, values: np.ndarray) -> np.ndarray:
-        """``values`` of pair (j, i) for every pair (i, j); NaN where the reverse is absent."""
-        out = values[np.maximum(self.reverse, 0)].astype(np.float32)
-        out[self.reverse < 0] = np.nan
-        return out
+    def chunks(self, postings_per_chunk: int | None) -> Iterator[PairContext]:
+        """Views of this table's pairs, one per range of ``postings_per_chunk`` query postings
+        (the table is sorted by i, so each is a contiguous row range), sharing this context's
+        whole-table values; the whole table at once where ``postings_per_chunk`` is None or
+        covers the catalog."""
+        if self.rows is not None:
+            raise ValueError("chunks of a chunk")
+        if postings_per_chunk is None or postings_per_chunk >= self.n:
+            yield self
+            return
+        if postings_per_chunk < 1:
+            raise ValueError("postings_per_chunk must be at least 1")
+        bounds = np.searchsorted(self.table_i, np.arange(0, self.n, postings_per_chunk))
+        bounds = np.unique(np.append(bounds, len(self.table_i)))  # empty ranges dropped
+        if len(bounds) < 2:  # no pair at all
+            yield self
+        for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            yield PairContext(self.candidates, self.postings, self.embeddings, self.neighbours,
+                              (start, stop), self._shared)

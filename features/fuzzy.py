@@ -20,26 +20,36 @@ SCORERS = {"ratio": fuzz.ratio, "partial_ratio": fuzz.partial_ratio,
 
 
 def fuzzy_features(ctx: PairContext) -> dict[str, np.ndarray]:
-    titles = np.array(clean_titles(ctx.postings["title"]), dtype=object)
+    titles = ctx.shared("titles", lambda: np.array(clean_titles(ctx.postings["title"]),
+                                                   dtype=object))
     i, j = ctx.i, ctx.j
     out: dict[str, np.ndarray] = {}
     for name, scorer in SCORERS.items():
         out[f"fuzzy_{name}"] = ctx.symmetric(
             lambda a, b, scorer=scorer: process.cpdist(
                 titles[a], titles[b], scorer=scorer, dtype=np.float32, workers=-1) / 100)
-    words = CountVectorizer(binary=True, token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
-    try:
-        matrix = words.fit_transform(titles)
+    matrix = ctx.shared("title_words", lambda: _word_matrix(titles))
+    if matrix is None:  # no word in any title
+        out["fuzzy_token_jaccard"] = np.full(len(i), np.nan, np.float32)
+    else:
         common = ctx.symmetric(lambda a, b: pair_similarity(matrix, a, b))
-        sizes = np.diff(matrix.indptr).astype(np.float32)
+        sizes = ctx.shared("title_word_counts",
+                           lambda: np.diff(matrix.indptr).astype(np.float32))
         union = sizes[i] + sizes[j] - common
         out["fuzzy_token_jaccard"] = np.where(union > 0, common / np.maximum(union, 1), np.nan) \
             .astype(np.float32)
-    except ValueError:  # no word in any title
-        out["fuzzy_token_jaccard"] = np.full(len(i), np.nan, np.float32)
-    lengths = pl.Series(titles.tolist(), dtype=pl.String).str.len_chars().to_numpy().astype(np.float32)
+    lengths = ctx.shared("title_lengths", lambda: pl.Series(titles.tolist(), dtype=pl.String)
+                         .str.len_chars().to_numpy().astype(np.float32))
     out["title_length_diff"] = np.abs(lengths[i] - lengths[j])
     out["title_length_ratio"] = (np.minimum(lengths[i], lengths[j])
                                  / np.maximum(np.maximum(lengths[i], lengths[j]), 1))
     return out
 
+
+def _word_matrix(titles: np.ndarray):
+    """Binary posting × word matrix of the titles; None where no title has a word."""
+    words = CountVectorizer(binary=True, token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+    try:
+        return words.fit_transform(titles)
+    except ValueError:
+        return None

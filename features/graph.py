@@ -10,12 +10,18 @@ from .context import PairContext
 
 
 def graph_features(ctx: PairContext) -> dict[str, np.ndarray]:
-    n = ctx.n
-    degree = np.bincount(ctx.i, minlength=n).astype(np.float32)
-    adjacency = sp.csr_matrix((np.ones(len(ctx.i), np.float32), (ctx.i, ctx.j)), shape=(n, n))
+    degree, adjacency = ctx.shared("candidate_graph", lambda: _candidate_graph(ctx))
+    i, j = ctx.i, ctx.j
     common = ctx.symmetric(lambda a, b: pair_similarity(adjacency, a, b))
-    union = degree[ctx.i] + degree[ctx.j] - common
-    return {"graph_degree_i": degree[ctx.i], "graph_degree_j": degree[ctx.j],
+    union = degree[i] + degree[j] - common
+    return {"graph_degree_i": degree[i], "graph_degree_j": degree[j],
             "graph_common": common,
             "graph_common_share": np.where(union > 0, common / np.maximum(union, 1), 0.0)
             .astype(np.float32)}
+
+
+def _candidate_graph(ctx: PairContext) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Every posting's degree and the 0/1 adjacency matrix of the whole pair table."""
+    n, i, j = ctx.n, ctx.table_i, ctx.table_j
+    degree = np.bincount(i, minlength=n).astype(np.float32)
+    return degree, sp.csr_matrix((np.ones(len(i), np.float32), (i, j)), shape=(n, n))

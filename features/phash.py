@@ -16,11 +16,17 @@ def phash_features(ctx: PairContext) -> dict[str, np.ndarray]:
         distance = hamming(values[ctx.i], values[ctx.j]).astype(np.float32)
         absent = missing[ctx.i] | missing[ctx.j]
         distance[absent] = np.nan
-        _, codes, counts = np.unique(values, return_inverse=True, return_counts=True)
-        block = counts[codes].astype(np.float32)
-        block[missing] = np.nan
+        block = ctx.shared(("hash_block", name), lambda: _block_sizes(values, missing))
         out[f"{name}_hamming"] = distance
         out[f"{name}_equal"] = np.where(absent, np.nan, distance == 0).astype(np.float32)
         out[f"{name}_block_i"] = block[ctx.i]
         out[f"{name}_block_j"] = block[ctx.j]
     return out
+
+
+def _block_sizes(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """How many postings share each posting's hash (NaN without one)."""
+    _, codes, counts = np.unique(values, return_inverse=True, return_counts=True)
+    block = counts[codes].astype(np.float32)
+    block[missing] = np.nan
+    return block

@@ -29,25 +29,47 @@ def score_graph_features(i: np.ndarray, j: np.ndarray, p: np.ndarray, n: int) ->
     The pair table should be closed under symmetry (the candidate and filtered tables are); a
     pair without its reverse counts its own score for the reverse direction.
     """
-    p = np.asarray(p, dtype=np.float32)
-    mean = symmetrise(i, j, p, n, "mean")
-    reverse = 2 * mean - p  # the reverse pair's score (its own where it has none)
-    best = np.zeros(n)
-    np.maximum.at(best, i, mean)
-    total = np.bincount(i, weights=mean, minlength=n)
-    confident = np.bincount(i, weights=mean >= CONFIDENT, minlength=n)
-    # The table is closed under symmetry, so ranking the pairs by their second end ranks i in j's
-    # list.
-    rank_i = rank_within_query(i, mean)
-    rank_j = rank_within_query(j, mean)
-    graph = sp.csr_matrix((mean, (i, j)), shape=(n, n))
-    two_hop = pair_similarity(graph, i, j).astype(np.float64)
-    mean = mean.astype(np.float64)
-    columns = [p, reverse, mean, np.maximum(p, reverse), np.minimum(p, reverse),
-               best[i], best[j], total[i], total[j], confident[i], confident[j], rank_i, rank_j,
-               mean / np.maximum(best[i], 1e-6), mean / np.maximum(best[j], 1e-6),
-               two_hop, two_hop / np.maximum(total[i], 1e-6), two_hop / np.maximum(total[j], 1e-6)]
-    out = np.empty((len(p), len(columns)), dtype=np.float32)
-    for k, column in enumerate(columns):
-        out[:, k] = column
-    return out
+    return ScoreGraph(i, j, p, n).features()
+
+
+class ScoreGraph:
+    """The first-stage scores of a whole pair table, summarised per posting once, so that the
+    score-graph features of any row range (a chunk of query postings) cost only that range."""
+
+    def __init__(self, i: np.ndarray, j: np.ndarray, p: np.ndarray, n: int):
+        self.i, self.j = i, j
+        self.p = np.asarray(p, dtype=np.float32)
+        self.mean = symmetrise(i, j, self.p, n, "mean")
+        self.best = np.zeros(n)
+        np.maximum.at(self.best, i, self.mean)
+        self.total = np.bincount(i, weights=self.mean, minlength=n)
+        self.confident = np.bincount(i, weights=self.mean >= CONFIDENT, minlength=n)
+        # The table is closed under symmetry, so ranking the pairs by their second end ranks i
+        # in j's list.
+        self.rank_i = rank_within_query(i, self.mean)
+        self.rank_j = rank_within_query(j, self.mean)
+        self.graph = sp.csr_matrix((self.mean, (i, j)), shape=(n, n))
+
+    def __len__(self) -> int:
+        return len(self.p)
+
+    def features(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``start:stop`` × :data:`SCORE_GRAPH_FEATURES` (float32)."""
+        rows = slice(start, len(self) if stop is None else stop)
+        i, j, p = self.i[rows], self.j[rows], self.p[rows]
+        mean32 = self.mean[rows]
+        reverse = 2 * mean32 - p  # the reverse pair's score (its own where it has none)
+        best_i, best_j, total_i, total_j = (self.best[i], self.best[j], self.total[i],
+                                            self.total[j])
+        two_hop = pair_similarity(self.graph, i, j).astype(np.float64)
+        mean = mean32.astype(np.float64)
+        columns = [p, reverse, mean, np.maximum(p, reverse), np.minimum(p, reverse),
+                   best_i, best_j, total_i, total_j, self.confident[i], self.confident[j],
+                   self.rank_i[rows], self.rank_j[rows],
+                   mean / np.maximum(best_i, 1e-6), mean / np.maximum(best_j, 1e-6),
+                   two_hop, two_hop / np.maximum(total_i, 1e-6),
+                   two_hop / np.maximum(total_j, 1e-6)]
+        out = np.empty((len(p), len(columns)), dtype=np.float32)
+        for k, column in enumerate(columns):
+            out[:, k] = column
+        return out

@@ -14,7 +14,7 @@ def similarity_features(ctx: PairContext) -> dict[str, np.ndarray]:
     for name in ctx.vector_embedders:
         sim = ctx.column(f"sim_{name}")
         rank = ctx.column(f"rank_{name}")
-        rank_rev = ctx.reversed(rank)
+        rank_rev = ctx.reversed_column(f"rank_{name}")
         out[f"sim_{name}"] = sim
         out[f"rank_{name}"] = rank
         out[f"rank_rev_{name}"] = rank_rev

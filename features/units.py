@@ -121,16 +121,12 @@ def _numbers(titles: list[str]) -> pl.DataFrame:
 
 
 def unit_features(ctx: PairContext) -> dict[str, np.ndarray]:
-    titles = clean_titles(ctx.postings["title"])
-    n, i, j = ctx.n, ctx.i, ctx.j
-    quantities = extract_quantities(titles)
+    i, j = ctx.i, ctx.j
+    families, numbers = ctx.shared("unit_matrices", lambda: _unit_matrices(ctx.postings, ctx.n))
     out: dict[str, np.ndarray] = {}
     shared = np.zeros(len(i), np.float32)
     conflicts = np.zeros(len(i), np.float32)
-    for family in FAMILIES:
-        part = quantities.filter(pl.col("family") == family)
-        matrix = _token_matrix(part["row"].to_numpy(), part["value"].cast(pl.String), n)
-        has = np.diff(matrix.indptr) > 0
+    for family, (matrix, has) in families.items():
         both = has[i] & has[j]
         common = ctx.symmetric(lambda a, b, m=matrix: pair_similarity(m, a, b))
         conflict = both & (common == 0)
@@ -139,11 +135,24 @@ def unit_features(ctx: PairContext) -> dict[str, np.ndarray]:
         conflicts += conflict
     out["units_shared_families"] = shared
     out["units_conflicts"] = conflicts
-    numbers = _numbers(titles)
-    matrix = _token_matrix(numbers["row"].to_numpy(), numbers["number"], n)
-    counts = np.diff(matrix.indptr).astype(np.float32)
+    matrix, counts = numbers
     common = ctx.symmetric(lambda a, b: pair_similarity(matrix, a, b))
     out["numbers_only_i"] = counts[i] - common
     out["numbers_only_j"] = counts[j] - common
     out["numbers_common"] = common
     return out
+
+
+def _unit_matrices(postings: pl.DataFrame, n: int):
+    """Per unit family, the posting × quantity matrix and which postings state one; and the
+    posting × number matrix with each posting's count of numbers."""
+    titles = clean_titles(postings["title"])
+    quantities = extract_quantities(titles)
+    families = {}
+    for family in FAMILIES:
+        part = quantities.filter(pl.col("family") == family)
+        matrix = _token_matrix(part["row"].to_numpy(), part["value"].cast(pl.String), n)
+        families[family] = matrix, np.diff(matrix.indptr) > 0
+    numbers = _numbers(titles)
+    matrix = _token_matrix(numbers["row"].to_numpy(), numbers["number"], n)
+    return families, (matrix, np.diff(matrix.indptr).astype(np.float32))

@@ -2,7 +2,9 @@
 scores, post-processing, the submission table."""
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -28,30 +30,77 @@ class Matching:
     seconds: dict
 
 
-def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """p(match) of the candidate pairs the filter keeps, by the last stage of ``bundle``."""
+def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
+                chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """p(match) of the candidate pairs the filter keeps, by the last stage of ``bundle``.
+
+    The filter, the features and the first stage run over chunks of ``chunk_size`` query
+    postings (all at once by default), so peak memory follows the chunk, not the catalog; the
+    second stage reads the first stage's feature blocks back from a temporary folder where
+    there is more than one chunk.
+    """
     table = candidates.table
     if bundle.pair_filter is not None:
-        table = kept_by_filter(candidates, bundle, timer)
+        table = kept_by_filter(candidates, bundle, timer, chunk_size)
     ranker, second = bundle.ranker, bundle.second
-    with timer.step("features"):
-        features = build_features(candidates.context(table), bundle.groups)
-    bundle.check_features(features.names)
-    i, j = pair_arrays(features.frame)
-    with timer.step("score"):
-        p = np.concatenate([np.empty(0, np.float32)] + [
-            ranker.predict(block) for block in features.row_blocks(ranker.feature_names_)])
-    if second is not None:
-        with timer.step("second_stage"):
-            p = predict_second_stage(second, features.row_blocks(ranker.feature_names_), p, i, j,
-                                     candidates.postings.height)
+    ctx = candidates.context(table)
+    chunks = list(ctx.chunks(chunk_size))
+    first = [np.empty(0, np.float32)]
+    with FeatureBlocks(spill=second is not None and len(chunks) > 1) as blocks:
+        for chunk in chunks:
+            with timer.step("features"):
+                features = build_features(chunk, bundle.groups)
+            bundle.check_features(features.names)
+            with timer.step("score"):
+                for block in features.row_blocks(ranker.feature_names_):
+                    first.append(ranker.predict(block))
+                    if second is not None:
+                        blocks.add(block)
+            del features
+        p = np.concatenate(first)
+        i, j = ctx.table_i, ctx.table_j
+        if second is not None:
+            with timer.step("second_stage"):
+                p = predict_second_stage(second, blocks, p, i, j, ctx.n)
     return i, j, p
 
 
-def match(bundle: ModelBundle, candidates: Candidates, timer: Timer) -> Matching:
-    """Score a catalog's candidates, post-process them and tabulate the match sets."""
-    i, j, p = score_pairs(bundle, candidates, timer)
+class FeatureBlocks:
+    """The first stage's feature blocks, kept for the second stage: in memory, or (``spill``)
+    as .npy files in a temporary folder (under ``TMPDIR``) that is removed on exit."""
+
+    def __init__(self, spill: bool):
+        self.spill = spill
+        self.blocks: list = []
+
+    def __enter__(self) -> FeatureBlocks:
+        self.folder = tempfile.TemporaryDirectory(prefix="listing-matcher-") if self.spill \
+            else None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.blocks.clear()
+        if self.folder is not None:
+            self.folder.cleanup()
+
+    def add(self, block: np.ndarray) -> None:
+        if self.folder is None:
+            self.blocks.append(block)
+            return
+        path = Path(self.folder.name) / f"{len(self.blocks)}.npy"
+        np.save(path, block)
+        self.blocks.append(path)
+
+    def __iter__(self):
+        for block in self.blocks:
+            yield np.load(block) if isinstance(block, Path) else block
+
+
+def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
+          chunk_size: int | None = None) -> Matching:
+    """Score a catalog's candidates (over chunks of ``chunk_size`` query postings), post-process
+    them and tabulate the match sets."""
+    i, j, p = score_pairs(bundle, candidates, timer, chunk_size)
     n = candidates.postings.height
     with timer.step("postprocess"):
         kept_i, kept_j, kept_score = bundle.processor.predict(i, j, p, n)

@@ -26,8 +26,8 @@ from common.workdir import WorkDir
 
 from .bundle import ModelBundle
 from .inference import Matching, match
-from .settings import (DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, blend_spec, check_ranges,
-                       embedder_specs, feature_groups, postprocess_steps)
+from .settings import (DEFAULT_CHUNK_SIZE, DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, blend_spec,
+                       check_ranges, embedder_specs, feature_groups, postprocess_steps)
 from .stages import (Candidates, embed, images_folder, postings_fingerprint, search,
                      table_fingerprint)
 from .training import train
@@ -41,6 +41,8 @@ class Matcher:
     of names or ``{name, config}`` dicts; ``postprocess`` and ``groups`` a comma-separated
     string or a list. ``cache_dir`` is a work directory: embeddings are cached there (a rerun
     reuses them) and every artifact of ``candidates`` and ``train-ranker`` is written there.
+    ``chunk_size`` is how many query postings' pairs matching a catalog filters, featurises and
+    scores at a time (None: all at once): it bounds the memory, the results do not depend on it.
     """
 
     def __init__(self, embedders: str | list = DEFAULT_EMBEDDERS, k: int = 50,
@@ -50,6 +52,7 @@ class Matcher:
                  filter_threshold: float = 0.05, groups: str | list[str] | None = None,
                  stack: bool = True, weight_by_group_size: bool = False,
                  postprocess: str | list[str] = DEFAULT_POSTPROCESS,
+                 chunk_size: int | None = DEFAULT_CHUNK_SIZE,
                  cache_dir: str | Path | None = None):
         self.embedders = embedders
         self.k = k
@@ -66,6 +69,7 @@ class Matcher:
         self.stack = stack
         self.weight_by_group_size = weight_by_group_size
         self.postprocess = postprocess
+        self.chunk_size = chunk_size
         self.cache_dir = cache_dir
 
     # ------------------------------------------------------------------ scikit-learn protocol
@@ -97,7 +101,9 @@ class Matcher:
         and :class:`~common.errors.InputError` on an unknown embedder or step."""
         params = self.get_params()
         check_ranges(params)
+        # Where and in how many chunks a run works changes its memory, never its results.
         params.pop("cache_dir")
+        params.pop("chunk_size")
         params.update(embedders=embedder_specs(self.embedders),
                       postprocess=postprocess_steps(self.postprocess),
                       groups=feature_groups(self.groups))
@@ -183,6 +189,7 @@ class Matcher:
         """Candidates, scores and match sets of a new catalog; ``timer`` collects the seconds
         per stage. With ``cache_dir`` the embeddings are cached there."""
         bundle = self._fitted()
+        check_ranges(self.get_params())
         timer = timer or Timer()
         with timer.step("load"):
             frame, _ = _postings_frame(postings)
@@ -192,7 +199,7 @@ class Matcher:
             embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer)
         found = search(embeddings, bundle.k, bundle.blend, timer)
         return match(bundle, Candidates(frame, embeddings, found.table, found.neighbours),
-                     timer)
+                     timer, self.chunk_size)
 
     def predict(self, postings, images: str | Path | None = None) -> pl.DataFrame:
         """The submission table: ``posting_id`` and ``matches`` (space-separated ids, self

@@ -10,6 +10,9 @@ from postprocess import POSTPROCESS_STEPS
 
 DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
 DEFAULT_POSTPROCESS = ",".join(POSTPROCESS_STEPS)
+# Query postings per chunk when matching: a 70,000-posting catalog is one chunk (as fast as
+# unchunked); a million postings make ten of about 1 GB each.
+DEFAULT_CHUNK_SIZE = 100_000
 BACKENDS = ("lightgbm", "xgboost")
 SYMMETRISATIONS = ("mean", "max", "none")
 
@@ -91,6 +94,8 @@ def check_ranges(params: dict) -> None:
     for name, smallest in at_least.items():
         if params[name] < smallest:
             raise ParameterError(name, f"must be at least {smallest}")
+    if params["chunk_size"] is not None and params["chunk_size"] < 1:
+        raise ParameterError("chunk_size", "must be at least 1 (or None: all at once)")
     if params["stack"] and params["folds"] < 3:
         # Its nested cross-validation trains first-stage models outside two folds at a time.
         raise ParameterError("folds", "must be at least 3 with the second stage (or turn it "

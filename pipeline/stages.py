@@ -145,14 +145,19 @@ def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer
         return build_candidates(embeddings, k)
 
 
-def kept_by_filter(candidates: Candidates, bundle, timer: Timer) -> pl.DataFrame:
-    """The candidate pairs a fitted first-pass filter keeps (matching a new catalog)."""
+def kept_by_filter(candidates: Candidates, bundle, timer: Timer,
+                   chunk_size: int | None = None) -> pl.DataFrame:
+    """The candidate pairs a fitted first-pass filter keeps (matching a new catalog), scored
+    over chunks of ``chunk_size`` query postings: only one chunk's features exist at a time."""
     pair_filter = bundle.pair_filter
     with timer.step("filter"):
         ctx = candidates.context()
-        cheap = build_features(ctx, pair_filter.groups)
-        bundle.check_features(cheap.names, "filter")
-        keep = pair_filter.keep(cheap.matrix(pair_filter.feature_names_), ctx.i, ctx.j, ctx.n)
+        scores = [np.empty(0, np.float32)]
+        for chunk in ctx.chunks(chunk_size):
+            cheap = build_features(chunk, pair_filter.groups)
+            bundle.check_features(cheap.names, "filter")
+            scores.append(pair_filter.score(cheap.matrix(pair_filter.feature_names_)))
+        keep = pair_filter.decide(np.concatenate(scores), ctx.table_i, ctx.table_j, ctx.n)
         return candidates.table.filter(pl.Series(keep))
 
 

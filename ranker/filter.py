@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import InputError
+from common.pairs import symmetrise
 
 from .cv import fit_final, out_of_fold_scores
 from .model import PairRanker
@@ -61,7 +62,7 @@ class PairFilter:
         n = len(labels)
         oof = out_of_fold_scores(X, y, i, j, labels, feature_names, self._make_ranker, n_folds,
                                  self.seed, negative_rate=negative_rate)
-        self.oof_keep_ = self._decide(oof.scores, i, j, n)
+        self.oof_keep_ = self.decide(oof.scores, i, j, n)
         rounds = int(np.median(oof.best_iterations))
         self.ranker_ = fit_final(X, y, feature_names, self._make_ranker, rounds, self.seed,
                                  negative_rate)
@@ -78,11 +79,15 @@ class PairFilter:
 
     def keep(self, X: np.ndarray, i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
         """Boolean mask of the pairs to keep; ``X`` holds :attr:`feature_names_` in order."""
-        return self._decide(self.ranker_.predict(X), i, j, n)
+        return self.decide(self.score(X), i, j, n)
 
-    def _decide(self, p: np.ndarray, i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
-        from common.pairs import symmetrise
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """First-pass p(match) of each row of ``X`` (:attr:`feature_names_` in order): a table
+        too big for one matrix is scored in chunks, then :meth:`decide` sees every score."""
+        return self.ranker_.predict(X)
 
+    def decide(self, p: np.ndarray, i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+        """Which pairs of a whole table (closed under symmetry) to keep, from their scores."""
         return symmetrise(i, j, p, n, "max") >= self.threshold
 
     def save(self, folder: str | Path, feature_groups: dict[str, str]) -> None:

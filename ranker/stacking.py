@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from common.console import track
-from features import SCORE_GRAPH_FEATURES, score_graph_features
+from features import SCORE_GRAPH_FEATURES, ScoreGraph, score_graph_features
 
 from .cv import FoldTrainer, OutOfFold
 from .model import PairRanker
@@ -109,13 +109,16 @@ def predict_second_stage(second: PairRanker, blocks: Iterable[np.ndarray],
                          first_scores: np.ndarray, i: np.ndarray, j: np.ndarray,
                          n: int) -> np.ndarray:
     """Second-stage p(match) for pairs whose first-stage features come in row ``blocks`` (so
-    millions of pairs never need the whole matrix at once)."""
-    graph = score_graph_features(i, j, first_scores, n)
+    millions of pairs never need the whole matrix at once, nor all their score-graph
+    features)."""
+    graph = ScoreGraph(i, j, first_scores, n)
     out, start = [np.empty(0, np.float32)], 0
     for block in blocks:
         stop = start + len(block)
-        out.append(second.predict(_side_by_side(block, graph[start:stop])))
+        if stop > len(graph):
+            raise ValueError(f"the blocks hold more pairs than the {len(graph)} scores")
+        out.append(second.predict(_side_by_side(block, graph.features(start, stop))))
         start = stop
-    if start != len(first_scores):
-        raise ValueError(f"the blocks hold {start} pairs, the scores {len(first_scores)}")
+    if start != len(graph):
+        raise ValueError(f"the blocks hold {start} pairs, the scores {len(graph)}")
     return np.concatenate(out)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
 from candidates import build_candidates
@@ -51,6 +52,24 @@ def test_neighbourhood_gap_and_jaccard_bounds(context):
     lists = context.neighbours["tfidf"]
     first = (context.j == lists.index[context.i, 0])
     np.testing.assert_allclose(frame["nb_tfidf_gap1_i"].to_numpy()[first], 0, atol=1e-5)
+
+
+@pytest.mark.parametrize("postings_per_chunk", [1, 7, 50])
+def test_chunks_of_query_postings_give_the_whole_tables_features(context, postings_per_chunk):
+    whole = build_features(context).frame
+    fresh = PairContext(context.candidates, context.postings, context.embeddings,
+                        context.neighbours)
+    parts = [build_features(chunk).frame for chunk in fresh.chunks(postings_per_chunk)]
+    assert len(parts) > 1
+    assert all(part["i"].n_unique() <= postings_per_chunk for part in parts)
+    assert pl.concat(parts).equals(whole)
+
+
+def test_chunks_of_an_empty_table(context):
+    empty = PairContext(context.candidates.clear(), context.postings, context.embeddings,
+                        context.neighbours)
+    (only,) = empty.chunks(10)
+    assert build_features(only).frame.height == 0
 
 
 def test_unknown_group_is_refused(context):

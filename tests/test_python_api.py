@@ -4,6 +4,7 @@ settings; the estimator follows the scikit-learn conventions."""
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -11,6 +12,7 @@ import pytest
 
 from datasets import generate_catalog
 from pipeline import Matcher, ParameterError
+from pipeline.inference import FeatureBlocks
 from tests.conftest import ROOT, run_cli
 
 
@@ -80,6 +82,36 @@ def test_fitted_state_and_parameters(fitted):
     assert "k=15" in repr(matcher)
 
 
+def test_chunked_matching_gives_the_same_pairs_and_spills_to_tmpdir(fitted, tmp_path,
+                                                                    monkeypatch):
+    matcher, _ = fitted
+    test = generate_catalog(n_products=25, seed=4, id_prefix="t")
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spill))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    seen = []
+    add = FeatureBlocks.add
+
+    def spy(self, block):
+        add(self, block)
+        if isinstance(self.blocks[-1], Path):
+            seen.append(self.blocks[-1])
+
+    monkeypatch.setattr(FeatureBlocks, "add", spy)
+    unchunked = matcher.set_params(chunk_size=None).match(test)
+    assert not seen
+    chunked = matcher.set_params(chunk_size=7).match(test)
+    matcher.set_params(chunk_size=100_000)
+    assert len(seen) > 1 and all(str(path).startswith(str(spill)) for path in seen)
+    assert not any(spill.iterdir())  # the spilled blocks are removed
+    assert chunked.pairs.equals(unchunked.pairs)
+    assert chunked.submission.equals(unchunked.submission)
+    with pytest.raises(ParameterError, match="chunk_size"):
+        matcher.set_params(chunk_size=0).match(test)
+    matcher.set_params(chunk_size=100_000)
+
+
 def test_predict_pairs_and_save_load_round_trip(fitted, tmp_path):
     matcher, _ = fitted
     test = generate_catalog(n_products=25, seed=4, id_prefix="t")
@@ -91,7 +123,8 @@ def test_predict_pairs_and_save_load_round_trip(fitted, tmp_path):
     assert int(sizes.sum()) >= int(pairs["kept"].sum())  # the graph merge may add pairs
     matcher.save(tmp_path / "model")
     loaded = Matcher.load(tmp_path / "model")
-    assert loaded.get_params() == {**matcher.validate_params(), "cache_dir": None}
+    assert loaded.get_params() == {**matcher.validate_params(), "cache_dir": None,
+                                   "chunk_size": matcher.chunk_size}
     assert loaded.predict(test).equals(submission)
 
 
