@@ -16,7 +16,7 @@ from common.console import show_logs, stderr, summary
 from common.errors import InputError
 from pipeline import DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, Matcher, ParameterError
 from pipeline.bundle import TOOLKIT_VERSION
-from pipeline.settings import BACKENDS, SYMMETRISATIONS
+from pipeline.settings import BACKENDS, SEARCH_METHODS, SYMMETRISATIONS
 
 # The toolkit's packages, whose log records the command line shows.
 PACKAGES = ("common", "datasets", "embedders", "candidates", "features", "ranker",
@@ -86,6 +86,8 @@ def run_ablate(args) -> dict:
 
 def run_submit(args):
     matcher = Matcher.load(args.model, args.work).set_params(chunk_size=args.chunk_size or None)
+    if args.search:  # otherwise the model's
+        matcher.set_params(search=args.search)
     result = matcher.submit(args.postings, args.out, args.images)
     sizes = result.submission["matches"].str.count_matches(" ") + 1
     summary(f"submit: {result.submission.height:,} postings, {result.pairs.height:,} pairs, "
@@ -162,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated embedder names (default {DEFAULT_EMBEDDERS})")
     p.add_argument("--k", type=int, default=DEFAULTS["k"],
                    help="neighbours per posting per embedder")
+    p.add_argument("--search", choices=list(SEARCH_METHODS), default=DEFAULTS["search"],
+                   help="top-K search: exact, ann (approximate: faiss IVF for dense vectors, a "
+                        "bounded inverted-index walk for sparse ones) or auto (ann from the "
+                        "measured crossover size on; default)")
     p.add_argument("--blend-depth", type=int, default=DEFAULTS["blend_depth"], help="blend each "
                    "vector with its DEPTH nearest neighbours' before the search (0: off)")
     p.add_argument("--blend-iterations", type=int, default=DEFAULTS["blend_iterations"],
@@ -228,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder (or the work dir holding it)")
     p.add_argument("--out", required=True, help="submission CSV to write")
     p.add_argument("--work", help="cache embeddings here; write submit.json (seconds per stage)")
+    p.add_argument("--search", choices=list(SEARCH_METHODS),
+                   help="top-K search method (default: the model's; auto decides from this "
+                        "catalog's size)")
     p.add_argument("--chunk-size", type=int, default=DEFAULTS["chunk_size"],
                    help="query postings whose pairs are filtered, featurised and scored at a "
                         "time: bounds the memory, not the results (0: all at once; default "

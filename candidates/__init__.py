@@ -1,7 +1,8 @@
 """Candidates: top-K neighbour search per embedder ∪ exact-hash blocks, as one pair table.
 
 Public API: :func:`build_candidates`, :class:`CandidateSet`, :class:`Neighbours`,
-:func:`candidate_recall`, :func:`recall_by_source`, :func:`top_k`, :func:`pair_similarity`,
+:func:`candidate_recall`, :func:`recall_by_source`, :func:`top_k`, :func:`find_neighbours`
+(exact or approximate, ``SEARCH_METHODS``), :func:`pair_similarity`,
 :func:`save_neighbours`, :func:`load_neighbours`, :func:`blend_neighbours`; re-exported from
 :mod:`common.pairs` (their home): :func:`reverse_positions`, :func:`row_pointers`,
 :func:`row_position`.
@@ -11,9 +12,10 @@ from common.pairs import reverse_positions, row_pointers, row_position
 from .blend import blend_neighbours
 from .build import CandidateSet, Neighbours, build_candidates, candidate_recall, recall_by_source
 from .pairs import pair_similarity
-from .search import top_k
+from .search import SEARCH_METHODS, find_neighbours, top_k
 from .store import load_neighbours, save_neighbours
 
-__all__ = ["CandidateSet", "Neighbours", "blend_neighbours", "build_candidates", "candidate_recall",
-           "load_neighbours", "pair_similarity", "recall_by_source", "reverse_positions",
-           "row_pointers", "row_position", "save_neighbours", "top_k"]
+__all__ = ["SEARCH_METHODS", "CandidateSet", "Neighbours", "blend_neighbours", "build_candidates",
+           "candidate_recall", "find_neighbours", "load_neighbours", "pair_similarity",
+           "recall_by_source", "reverse_positions", "row_pointers", "row_position",
+           "save_neighbours", "top_k"]

@@ -14,17 +14,19 @@ from embedders import l2_normalise_rows
 from .search import top_k
 
 
-def blend_neighbours(embedding, depth: int = 3, iterations: int = 1, power: float = 1.0):
+def blend_neighbours(embedding, depth: int = 3, iterations: int = 1, power: float = 1.0,
+                     search: str = "exact"):
     """A new :class:`embedders.Embedding` whose row r is the L2-normalised sum of row r (weight 1)
-    and its ``depth`` nearest neighbours (weight ``max(similarity, 0) ** power``), repeated
-    ``iterations`` times on the blended vectors. Hash embeddings and ``depth`` 0 are returned
-    unchanged; rows without a vector stay empty and are nobody's neighbour."""
+    and its ``depth`` nearest neighbours (weight ``max(similarity, 0) ** power``; found by
+    ``search``, as the candidates), repeated ``iterations`` times on the blended vectors. Hash
+    embeddings and ``depth`` 0 are returned unchanged; rows without a vector stay empty and
+    are nobody's neighbour."""
     if embedding.kind == "hash" or depth <= 0 or iterations <= 0:
         return embedding
     vectors = embedding.vectors
     n = vectors.shape[0]
     for _ in range(iterations):
-        index, sims = top_k(vectors, depth, embedding.missing)
+        index, sims = top_k(vectors, depth, embedding.missing, method=search)
         valid = index >= 0
         rows = np.concatenate([np.arange(n), np.repeat(np.arange(n), depth)[valid.ravel()]])
         cols = np.concatenate([np.arange(n), index[valid]])

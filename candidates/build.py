@@ -12,7 +12,7 @@ from common.pairs import key_positions, pair_keys, reverse_positions, split_keys
 
 from .blocks import hash_block_pairs
 from .pairs import pair_similarity
-from .search import top_k
+from .search import find_neighbours
 
 
 @dataclass
@@ -28,12 +28,14 @@ class CandidateSet:
     table: pl.DataFrame
     neighbours: dict[str, Neighbours]
     seconds: dict[str, float] = field(default_factory=dict)
+    search: dict[str, dict] = field(default_factory=dict)  # per vector embedder: how it searched
 
 
-def build_candidates(embeddings, k: int = 50) -> CandidateSet:
+def build_candidates(embeddings, k: int = 50, search: str = "exact") -> CandidateSet:
     """Candidate pairs from a list of :class:`embedders.Embedding`.
 
-    Dense and sparse embeddings contribute their top-``k`` lists, hash embeddings their
+    Dense and sparse embeddings contribute their top-``k`` lists (``search``: exact, ann or
+    auto, see :func:`~candidates.search.find_neighbours`), hash embeddings their
     exact-equality blocks. The union is closed under symmetry (if (i, j) is a candidate, so is
     (j, i)), sorted by (i, j), and carries per vector embedder ``sim_<name>`` (cosine for every
     pair; null where either row has no vector) and ``rank_<name>`` (1-based rank of j in i's list;
@@ -42,6 +44,7 @@ def build_candidates(embeddings, k: int = 50) -> CandidateSet:
     n = len(embeddings[0])
     seconds: dict[str, float] = {}
     neighbours: dict[str, Neighbours] = {}
+    searched: dict[str, dict] = {}
     keys = [np.empty(0, np.int64)]
     for emb in track(embeddings, "neighbour search"):
         start = time.perf_counter()
@@ -49,7 +52,7 @@ def build_candidates(embeddings, k: int = 50) -> CandidateSet:
             i, j = hash_block_pairs(emb.vectors, emb.missing)
             keys.append(pair_keys(i, j, n))
         else:
-            index, sims = top_k(emb.vectors, k, emb.missing)
+            index, sims, searched[emb.name] = find_neighbours(emb.vectors, k, emb.missing, search)
             neighbours[emb.name] = Neighbours(index, sims)
             i, j = _list_pairs(index)
             keys.extend([pair_keys(i, j, n), pair_keys(j, i, n)])
@@ -69,7 +72,7 @@ def build_candidates(embeddings, k: int = 50) -> CandidateSet:
         columns[f"rank_{emb.name}"] = _rank_column(f"rank_{emb.name}", neighbours[emb.name],
                                                    keys, n)
     seconds["union"] = round(time.perf_counter() - start, 3)
-    return CandidateSet(pl.DataFrame(list(columns.values())), neighbours, seconds)
+    return CandidateSet(pl.DataFrame(list(columns.values())), neighbours, seconds, searched)
 
 
 def _list_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

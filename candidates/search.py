@@ -1,16 +1,18 @@
-"""Exact top-K neighbour search by inner products.
+"""Top-K neighbour search by inner products: exact, or approximate for large catalogs.
 
 Dense vectors: a block of query rows is multiplied with every row at once (a matmul into a
 reused buffer, on CUDA where present), then a per-row heap on every core (torch's ``topk`` on
 CUDA) picks the best: exact, and on 2 CPU cores several times faster than faiss's
 ``IndexFlatIP`` at n = 70,000, k = 50 (its per-query heaps dominate at large k). Only one block
-of similarities exists at a time. Sparse vectors: each row walks an inverted index (the rows
-that share each of its terms) into a dense accumulator, and a per-row heap picks the best of the
-rows it touched; no product is formed.
+of similarities exists at a time. Approximate: a faiss IVF index (:mod:`candidates.ann`).
+Sparse vectors: each row walks an inverted index (the rows that share each of its terms) into a
+dense accumulator, and a per-row heap picks the best of the rows it touched; no product is
+formed. Approximate: the same walk with the work per query bounded (frequent terms' posting
+lists are only partly walked; the similarities stay exact).
 
 ``top_k`` returns ``(index, similarity)`` arrays of shape n × k, best first and ties in index
 order, without the query itself (every run gives the same lists; where more rows tie at the k-th
-place than fit, the lowest-numbered are kept, or torch's choice on CUDA); slots past
+place than fit, the lowest-numbered are kept, or torch's or faiss's choice); slots past
 a row's last neighbour hold index -1 and similarity -inf. A sparse row's neighbours share at
 least one term with it (similarity > 0): zero-similarity rows are not neighbours.
 """
@@ -22,17 +24,51 @@ import scipy.sparse as sp
 
 # Query rows per dense block: a block × n float32 similarity matrix is ~BLOCK_BYTES at most.
 BLOCK_BYTES = 512 * 2**20
+SEARCH_METHODS = ("exact", "ann", "auto")
+# Rows from which `auto` searches approximately: the measured crossovers (README, "Approximate
+# search").
+AUTO_ANN_FROM = {"dense": 100_000, "sparse": 100_000}
+# The approximate sparse search walks whole posting lists of at most
+# max(SPARSE_CAP_MIN, SPARSE_CAP_PER_ROOT·√n) rows.
+SPARSE_CAP_MIN = 1000
+SPARSE_CAP_PER_ROOT = 4
 
 
-def top_k(vectors, k: int, missing: np.ndarray | None = None,
-          device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def top_k(vectors, k: int, missing: np.ndarray | None = None, device: str | None = None,
+          method: str = "exact") -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` most similar other rows by inner product (cosine for unit rows)."""
+    index, sims, _ = find_neighbours(vectors, k, missing, method, device)
+    return index, sims
+
+
+def search_method(method: str, vectors) -> str:
+    """``exact`` or ``ann`` for ``method`` (``auto``: ann from the measured crossover on)."""
+    if method not in SEARCH_METHODS:
+        raise ValueError(f"search method {method!r} is not one of {', '.join(SEARCH_METHODS)}")
+    if method != "auto":
+        return method
+    kind = "sparse" if sp.issparse(vectors) else "dense"
+    return "ann" if vectors.shape[0] >= AUTO_ANN_FROM[kind] else "exact"
+
+
+def find_neighbours(vectors, k: int, missing: np.ndarray | None = None, method: str = "exact",
+                    device: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """:func:`top_k` by ``method`` (exact, ann or auto), and how it searched as plain data:
+    ``method`` (exact or ann) and, for ann, the index parameters."""
     n = vectors.shape[0]
+    method = search_method(method, vectors)
     k_eff = max(0, min(k, n - 1))
+    info: dict = {"method": method}
     if k_eff == 0:
-        return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
+        return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32), info
     if sp.issparse(vectors):
-        index, sims = _top_k_sparse(sp.csr_matrix(vectors, dtype=np.float32), k_eff)
+        matrix = sp.csr_matrix(vectors, dtype=np.float32)
+        if method == "ann":
+            info.update(bounded_walk(n, k_eff))
+        index, sims = _top_k_sparse(matrix, k_eff, info.get("df_cap"), info.get("prefix"))
+    elif method == "ann":
+        index, sims, params = _ann_dense(np.asarray(vectors, dtype=np.float32), k_eff, missing)
+        info.update(params)
     else:
         index, sims = _top_k_dense(np.ascontiguousarray(vectors, dtype=np.float32), k_eff,
                                    device)
@@ -45,7 +81,23 @@ def top_k(vectors, k: int, missing: np.ndarray | None = None,
         pad = k - k_eff
         index = np.pad(index, ((0, 0), (0, pad)), constant_values=-1)
         sims = np.pad(sims, ((0, 0), (0, pad)), constant_values=-np.inf)
-    return index, sims
+    return index, sims, info
+
+
+def _ann_dense(vectors: np.ndarray, k: int, missing: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """IVF search of the rows that have a vector (:mod:`candidates.ann`), mapped back."""
+    from .ann import ivf_search
+
+    rows = np.arange(len(vectors)) if missing is None else np.flatnonzero(~missing)
+    found = np.full((len(vectors), k + 1), -1, dtype=np.int64)
+    sims = np.full((len(vectors), k + 1), -np.inf, dtype=np.float32)
+    if len(rows) < 2:
+        return found[:, :k], sims[:, :k], {}
+    hits, values, params = ivf_search(vectors[rows], min(k + 1, len(rows)))
+    found[rows, :hits.shape[1]] = np.where(hits >= 0, rows[np.maximum(hits, 0)], -1)
+    sims[rows, :hits.shape[1]] = values
+    return *_drop_self(*_order(found, sims), k), params
 
 
 def _block_rows(n: int) -> int:
@@ -93,23 +145,49 @@ def _dense_row_top_k(block, k):  # pragma: no cover (compiled)
     return found, sims
 
 
-def _top_k_sparse(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+def bounded_walk(n: int, k: int) -> dict:
+    """The approximate sparse search's bounds for n rows: terms held by at most ``df_cap`` rows
+    are walked whole, longer posting lists only over their ``prefix`` heaviest rows."""
+    cap = int(max(SPARSE_CAP_MIN, SPARSE_CAP_PER_ROOT * np.sqrt(n)))
+    return {"index": "bounded_inverted_index", "df_cap": cap, "prefix": max(cap, 4 * k)}
+
+
+def _top_k_sparse(matrix: sp.csr_matrix, k: int, cap: int | None = None,
+                  prefix: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (``cap`` None) or bounded (see :func:`_inverted_index_top_k`) sparse search."""
     postings = matrix.T.tocsr()  # per term, the rows that hold it: an inverted index
+    rows, weights = postings.indices, postings.data
+    if cap is None:
+        cap = prefix = matrix.shape[0]
+    else:
+        # Each posting list heaviest row first (ties: lower row), so that a prefix holds the
+        # rows where the term weighs most.
+        term = np.repeat(np.arange(postings.shape[0]), np.diff(postings.indptr))
+        order = np.lexsort((rows, -weights, term))
+        rows, weights = rows[order], weights[order]
     found, sims = _inverted_index_top_k(
         matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data,
-        postings.indptr.astype(np.int64), postings.indices.astype(np.int64), postings.data,
-        k + 1, max(1, min(matrix.shape[0], 256)))
+        postings.indptr.astype(np.int64), rows.astype(np.int64), weights, cap, prefix, k + 1,
+        max(1, min(matrix.shape[0], 256)))
     return _drop_self(*_order(found, sims), k)
 
 
 @numba.njit(parallel=True, cache=True)
 def _inverted_index_top_k(indptr, indices, data, postings_indptr, postings_rows, postings_data,
-                          k, chunks):  # pragma: no cover (compiled)
+                          cap, prefix, k, chunks):  # pragma: no cover (compiled)
     """Each row's ``k`` largest positive inner products with every row (itself included; ties:
     lower row), without forming the product: the row's terms' posting lists are summed into a
     dense accumulator, then a size-k min-heap reads the rows they touched. This is scipy's
     sparse product fused with the selection and run on every core; scipy's product is single-
-    threaded and holds a block's few hundred million overlaps in memory."""
+    threaded and holds a block's few hundred million overlaps in memory.
+
+    A posting list longer than ``cap`` (a frequent term) is not summed: only its first
+    ``prefix`` rows (the heaviest, when the lists are sorted so) are marked as touched, and
+    its contribution to every touched row is added afterwards by reading that row's terms
+    against the query's frequent-term weights. The work per query is then bounded and every
+    similarity still exact; a neighbour is missed only when it shares nothing but frequent
+    terms with the query and lies past those prefixes. With ``cap`` at least every list's
+    length this is the exact walk."""
     rows = len(indptr) - 1
     found = np.full((rows, k), -1, dtype=np.int64)
     sims = np.full((rows, k), -np.inf, dtype=np.float32)
@@ -118,18 +196,36 @@ def _inverted_index_top_k(indptr, indices, data, postings_indptr, postings_rows,
         total = np.zeros(rows, dtype=np.float32)
         seen = np.full(rows, -1, dtype=np.int64)  # the query row that last touched each row
         touched = np.empty(rows, dtype=np.int64)
+        frequent = np.zeros(len(postings_indptr) - 1, dtype=np.float32)  # query weight or 0
         for r in range(chunk * per_chunk, min(rows, (chunk + 1) * per_chunk)):
             count = 0
+            any_frequent = False
             for x in range(indptr[r], indptr[r + 1]):
                 term, weight = indices[x], data[x]
-                for y in range(postings_indptr[term], postings_indptr[term + 1]):
+                start, stop = postings_indptr[term], postings_indptr[term + 1]
+                summed = stop - start <= cap
+                if not summed:
+                    any_frequent = True
+                    frequent[term] = weight
+                    stop = min(stop, start + prefix)
+                for y in range(start, stop):
                     other = postings_rows[y]
                     if seen[other] != r:
                         seen[other] = r
                         total[other] = 0.0
                         touched[count] = other
                         count += 1
-                    total[other] += weight * postings_data[y]
+                    if summed:
+                        total[other] += weight * postings_data[y]
+            if any_frequent:
+                for t in range(count):
+                    other = touched[t]
+                    extra = np.float32(0.0)
+                    for z in range(indptr[other], indptr[other + 1]):
+                        extra += frequent[indices[z]] * data[z]
+                    total[other] += extra
+                for x in range(indptr[r], indptr[r + 1]):
+                    frequent[indices[x]] = 0.0
             values, columns = sims[r], found[r]  # row r's heap, worst entry at the root
             size = 0
             for t in range(count):

@@ -6,7 +6,8 @@
       schema.json        first-stage features (name, group) in order, backend, model file, and the
                          settings `submit` replays: embedders, k, blend, feature_groups,
                          postprocess (fitted), filter / stack (sub-folder names or null), params
-                         (the Matcher's constructor parameters), oof_metrics
+                         (the Matcher's constructor parameters, search among them), oof_metrics,
+                         search_by_embedder (how the training candidates were searched)
       ranker.lgb.txt     the first-stage booster (ranker.xgb.json with XGBoost)
       importance.csv     gain per feature, and importance.png, its chart
       filter/            the first-pass pair filter: schema.json (+ filter_threshold), booster
@@ -24,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from candidates import SEARCH_METHODS
 from common.atomic import read_json
 from common.errors import InputError
 from features import SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP
@@ -51,6 +53,7 @@ class ModelBundle:
     filter_groups: dict[str, str] | None = None
     second: PairRanker | None = None
     params: dict | None = None          # the Matcher's parameters (plain data)
+    search_by_embedder: dict | None = None  # per vector embedder, how training searched
     oof_metrics: dict | None = None
     folder: Path | None = None          # where it was loaded from, for the refusal messages
 
@@ -104,7 +107,7 @@ class ModelBundle:
             "blend": self.blend, "filter": FILTER_FOLDER if self.pair_filter else None,
             "stack": STACK_FOLDER if self.second else None, "feature_groups": self.groups,
             "postprocess": self.processor.fitted_params(), "params": self.params,
-            "oof_metrics": self.oof_metrics})
+            "oof_metrics": self.oof_metrics, "search_by_embedder": self.search_by_embedder})
         write_importance(self.ranker.gain_importance(), self.feature_groups, folder)
         return folder
 
@@ -139,7 +142,7 @@ class ModelBundle:
                    groups=schema["feature_groups"], processor=processor,
                    pair_filter=pair_filter, filter_groups=filter_groups, second=second,
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),
-                   folder=folder)
+                   search_by_embedder=schema.get("search_by_embedder"), folder=folder)
 
     def check_features(self, built: list[str], part: str | None = None) -> None:
         """Refuse a model whose features (the first stage's, or the ``filter`` part's) are not
@@ -164,6 +167,9 @@ def _check_settings(schema: dict, where: str) -> None:
         problems.append("'k' is not a positive integer")
     if not isinstance(schema.get("feature_groups"), list):
         problems.append("'feature_groups' is not a list")
+    params = schema.get("params") or {}  # models before ann have no 'search': auto
+    if not (isinstance(params, dict) and params.get("search", "auto") in SEARCH_METHODS):
+        problems.append(f"'params' is not a dict whose 'search' is {'|'.join(SEARCH_METHODS)}")
     specs = schema.get("embedders")
     if not (isinstance(specs, list) and specs and all(
             isinstance(e, dict) and isinstance(e.get("name"), str)

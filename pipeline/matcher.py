@@ -39,14 +39,18 @@ class Matcher:
 
     ``embedders`` takes the command line's form (``"tfidf,minilm:model_path=/m"``) or a list
     of names or ``{name, config}`` dicts; ``postprocess`` and ``groups`` a comma-separated
-    string or a list. ``cache_dir`` is a work directory: embeddings are cached there (a rerun
-    reuses them) and every artifact of ``candidates`` and ``train-ranker`` is written there.
+    string or a list. ``search`` is how each vector embedder's top-``k`` lists are found:
+    ``exact``, ``ann`` (approximate, :mod:`candidates.ann`) or ``auto`` (ann from the measured
+    crossover size on, decided per catalog). ``cache_dir`` is a work directory: embeddings are
+    cached there (a rerun reuses them) and every artifact of ``candidates`` and
+    ``train-ranker`` is written there.
     ``chunk_size`` is how many query postings' pairs matching a catalog filters, featurises and
     scores at a time (None: all at once): it bounds the memory, the results do not depend on it.
     """
 
     def __init__(self, embedders: str | list = DEFAULT_EMBEDDERS, k: int = 50,
-                 blend_depth: int = 0, blend_iterations: int = 1, blend_power: float = 1.0,
+                 search: str = "auto", blend_depth: int = 0, blend_iterations: int = 1,
+                 blend_power: float = 1.0,
                  backend: str = "lightgbm", folds: int = 5, seed: int = 42,
                  negative_rate: float = 0.25, symmetrise: str = "mean",
                  filter_threshold: float = 0.05, groups: str | list[str] | None = None,
@@ -56,6 +60,7 @@ class Matcher:
                  cache_dir: str | Path | None = None):
         self.embedders = embedders
         self.k = k
+        self.search = search
         self.blend_depth = blend_depth
         self.blend_iterations = blend_iterations
         self.blend_power = blend_power
@@ -137,7 +142,7 @@ class Matcher:
                 write_parquet(work.postings, frame)
         embeddings = embed(frame, params["embedders"], work and work.embeddings, images, timer)
         blend = blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)
-        found = search(embeddings, self.k, blend, timer)
+        found = search(embeddings, self.k, blend, timer, self.search)
         if work is not None:
             with timer.step("write"):
                 write_parquet(work.candidates, found.table)
@@ -147,6 +152,7 @@ class Matcher:
                   "postings_fingerprint": postings_fingerprint(frame),
                   "candidates_fingerprint": table_fingerprint(table),
                   "rows": frame.height, "k": self.k, "embedders": params["embedders"],
+                  "search": self.search, "search_by_embedder": found.search,
                   "blend": blend, "pairs": table.height,
                   "pairs_per_posting": round(table.height / frame.height, 3),
                   "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
@@ -163,9 +169,10 @@ class Matcher:
         """Train on candidates found earlier (``python cli.py train-ranker``; see
         :meth:`Candidates.load`); ``timer`` collects the seconds per stage."""
         params = self.validate_params()
-        mine = {"embedders": params["embedders"], "k": self.k,
+        mine = {"embedders": params["embedders"], "k": self.k, "search": self.search,
                 "blend": blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)}
-        differ = [key for key, value in mine.items() if candidates.report.get(key) != value]
+        recorded = {"search": "exact", **candidates.report}  # reports before ann: exact
+        differ = [key for key, value in mine.items() if recorded.get(key) != value]
         if differ:  # the model would record settings its candidates were not searched with
             raise ValueError(f"the candidates were searched with other {', '.join(differ)} than "
                              f"this Matcher's: set_params(**candidates.search_params()) first")
@@ -197,7 +204,7 @@ class Matcher:
         work = self._work()
         with self._locked():  # the embeddings cache is written there
             embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer)
-        found = search(embeddings, bundle.k, bundle.blend, timer)
+        found = search(embeddings, bundle.k, bundle.blend, timer, self.search)
         return match(bundle, Candidates(frame, embeddings, found.table, found.neighbours),
                      timer, self.chunk_size)
 

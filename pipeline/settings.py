@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from candidates import SEARCH_METHODS
 from common.errors import InputError
 from postprocess import POSTPROCESS_STEPS
 
@@ -108,3 +109,5 @@ def check_ranges(params: dict) -> None:
         raise ParameterError("backend", f"must be one of {', '.join(BACKENDS)}")
     if params["symmetrise"] not in SYMMETRISATIONS:
         raise ParameterError("symmetrise", f"must be one of {', '.join(SYMMETRISATIONS)}")
+    if params["search"] not in SEARCH_METHODS:
+        raise ParameterError("search", f"must be one of {', '.join(SEARCH_METHODS)}")

@@ -65,6 +65,7 @@ class Candidates:
         """The Matcher parameters these candidates were searched with."""
         blend = self.report.get("blend") or {}
         return {"embedders": self.specs, "k": self.report["k"],
+                "search": self.report.get("search", "exact"),
                 "blend_depth": blend.get("depth", 0),
                 "blend_iterations": blend.get("iterations", 1),
                 "blend_power": blend.get("power", 1.0)}
@@ -136,13 +137,15 @@ def embed(postings: pl.DataFrame, specs: list[dict], cache: Path | None, images:
     return embeddings
 
 
-def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer) -> CandidateSet:
-    """Candidate search, after neighbour blending of the vectors when ``blend`` asks for it."""
+def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer,
+           method: str = "exact") -> CandidateSet:
+    """Candidate search (``method``: exact, ann or auto), after neighbour blending of the
+    vectors when ``blend`` asks for it."""
     if blend:
         with timer.step("blend"):
-            embeddings = [blend_neighbours(e, **blend) for e in embeddings]
+            embeddings = [blend_neighbours(e, **blend, search=method) for e in embeddings]
     with timer.step("search"):
-        return build_candidates(embeddings, k)
+        return build_candidates(embeddings, k, method)
 
 
 def kept_by_filter(candidates: Candidates, bundle, timer: Timer,

@@ -154,7 +154,8 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
         k=candidates.report["k"], blend=candidates.report.get("blend"),
         groups=groups or sorted(set(features.groups.values())), processor=processor,
         pair_filter=pair_filter, filter_groups=filter_groups, second=second, params=params,
-        oof_metrics={k: metrics[k] for k in ("f1", "precision", "recall")})
+        oof_metrics={k: metrics[k] for k in ("f1", "precision", "recall")},
+        search_by_embedder=candidates.report.get("search_by_embedder"))
     if work is not None:
         write_json(work.metrics, metrics)
     return Training(bundle, metrics, oof_scores)
