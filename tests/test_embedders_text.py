@@ -98,3 +98,24 @@ def test_train_embedder_bad_input_is_one_line_and_exit_2(tmp_path):
     done = run_cli("candidates", "--postings", str(tmp_path / "unlabelled.csv"), "--work",
                    str(tmp_path / "w"), "--embedders", f"precomputed:path={tmp_path}")
     assert done.returncode == 2 and "manifest.json" in done.stderr
+
+
+def test_lsa_fitted_on_a_sample_projects_every_row_and_keeps_neighbours():
+    from datasets import generate_catalog
+
+    catalog = generate_catalog(n_products=150, seed=5)
+    whole = create_embedder("tfidf_char", svd_components=32, svd_fit_rows=None).embed(catalog)
+    sampled = create_embedder("tfidf_char", svd_components=32, svd_fit_rows=300).embed(catalog)
+    again = create_embedder("tfidf_char", svd_components=32, svd_fit_rows=300).embed(catalog)
+    assert len(catalog) > 300 and sampled.vectors.shape == whole.vectors.shape
+    np.testing.assert_array_equal(sampled.vectors, again.vectors)  # seeded sample
+    assert not np.array_equal(sampled.vectors, whole.vectors)
+
+    def top5(vectors):
+        sims = vectors @ vectors.T
+        np.fill_diagonal(sims, -np.inf)
+        return np.argsort(-sims, axis=1)[:, :5]
+
+    overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(top5(sampled.vectors),
+                                                               top5(whole.vectors))])
+    assert overlap > 0.8
