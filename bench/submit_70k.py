@@ -17,6 +17,7 @@ memory (GNU time) are printed as a table and written to ``--out`` as JSON.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -51,11 +52,12 @@ def run_submit(catalog: Path, model: str, work: Path, out: Path,
     cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", done.stderr).group(1))
               for kind in ("User", "System"))
     report = json.loads((work / "submit.json").read_text())
+    submission = hashlib.sha256(out.read_bytes()).hexdigest()
     # CPU seconds next to wall seconds: on a shared machine the wall clock also counts waiting.
     return {"wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
             "peak_rss_gib": round(peak_kb / 2**20, 2),
             "stage_seconds": report["seconds"], "candidate_pairs": report.get("candidate_pairs"),
-            "pairs": report["pairs"]}
+            "pairs": report["pairs"], "submission_sha256": submission}
 
 
 def main() -> None:
