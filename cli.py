@@ -99,7 +99,7 @@ def run_submit(args):
 def run_evaluate(args) -> dict:
     from common.metric import evaluate_submission
 
-    score = evaluate_submission(args.postings, args.submission).as_dict()
+    score = evaluate_submission(args.postings, args.submission)
     print(json.dumps(score))
     return score
 

@@ -2,6 +2,9 @@
 
 For posting i with predicted set P and true set T (both including i itself):
 F1 = 2|P ∩ T| / (|P| + |T|), precision = |P ∩ T| / |P|, recall = |P ∩ T| / |T|.
+Beside it, the entity-resolution figures (:func:`entity_resolution_scores`): pairwise precision,
+recall and F1 over unordered pairs of distinct postings, and B-cubed (the means of the same
+per-posting precision and recall, and their harmonic mean).
 Predictions are given as (query, match) index pairs so that millions of them are scored with
 bincounts, never a Python loop.
 """
@@ -55,6 +58,39 @@ def score_pairs(query: np.ndarray, match: np.ndarray, labels: np.ndarray,
                 include_self: bool = True) -> MatchScore:
     f1, precision, recall = per_posting_scores(query, match, labels, include_self)
     return MatchScore(float(f1.mean()), float(precision.mean()), float(recall.mean()))
+
+
+def entity_resolution_scores(query: np.ndarray, match: np.ndarray, labels: np.ndarray,
+                             include_self: bool = True, digits: int = 6) -> dict[str, dict]:
+    """Pairwise and B-cubed precision / recall / F1 of predicted pairs ``query → match``.
+
+    Pairwise: a predicted pair is an unordered pair of distinct postings that either end lists;
+    the truth is every unordered same-label pair. Precision is 0 when nothing is predicted and
+    recall 1 when no pair is true (a catalog of singletons). B-cubed averages the per-posting
+    precision and recall of :func:`per_posting_scores` (self included, as ``include_self``
+    says) and takes their harmonic mean.
+    """
+    n = len(labels)
+    query = np.asarray(query, dtype=np.int64)
+    match = np.asarray(match, dtype=np.int64)
+    distinct = query != match
+    low = np.minimum(query[distinct], match[distinct])
+    high = np.maximum(query[distinct], match[distinct])
+    low, high = split_keys(unique_keys(pair_keys(low, high, n)), n)
+    true_positive = int((labels[low] == labels[high]).sum())
+    sizes = np.bincount(labels).astype(np.int64)
+    true_pairs = int((sizes * (sizes - 1) // 2).sum())
+    pairwise = _prf(true_positive / len(low) if len(low) else 0.0,
+                    true_positive / true_pairs if true_pairs else 1.0)
+    _, precision, recall = per_posting_scores(query, match, labels, include_self)
+    bcubed = _prf(float(precision.mean()), float(recall.mean()))
+    return {name: {k: round(v, digits) for k, v in figures.items()}
+            for name, figures in (("pairwise", pairwise), ("bcubed", bcubed))}
+
+
+def _prf(precision: float, recall: float) -> dict[str, float]:
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def score_sets(predicted: dict[str, set[str]] | dict[str, list[str]],
@@ -134,15 +170,21 @@ def submission_pairs(ids: pl.Series, submission: pl.DataFrame,
     return pairs["query"].to_numpy(), pairs["match"].to_numpy()
 
 
-def evaluate_submission(postings_path: str, submission_path: str) -> MatchScore:
-    """Score a submission CSV against a labelled postings file (``python cli.py evaluate``)."""
-    from .postings import has_labels, load_postings
+def evaluate_submission(postings_path: str, submission_path: str) -> dict:
+    """Score a submission CSV against a labelled postings file (``python cli.py evaluate``):
+    the competition's ``f1``, ``precision``, ``recall`` and the ``pairwise`` and ``bcubed``
+    figures of :func:`entity_resolution_scores`."""
+    from .postings import has_labels, label_codes, load_postings
 
     postings = load_postings(postings_path)
     if not has_labels(postings):
         raise InputError("no label_group column: nothing to evaluate against",
                          file=postings_path, column="label_group")
-    return score_submission(postings, read_submission(submission_path), submission_path)
+    query, match = submission_pairs(postings["posting_id"], read_submission(submission_path),
+                                    submission_path)
+    labels = label_codes(postings)
+    return {**score_pairs(query, match, labels, include_self=False).as_dict(),
+            **entity_resolution_scores(query, match, labels, include_self=False)}
 
 
 def read_submission(path: str | Path) -> pl.DataFrame:

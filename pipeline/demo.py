@@ -33,4 +33,4 @@ def run_demo(root: str | Path, products: int = 600, k: int = 50) -> dict:
         log.info(f"out-of-fold F1 on the generated training catalog: "
                  f"{matcher.cv_report_['f1']:.4f}")
         matcher.submit(test, root / "submission.csv")
-    return evaluate_submission(str(test), str(root / "submission.csv")).as_dict()
+    return evaluate_submission(str(test), str(root / "submission.csv"))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.errors import InputError
-from common.metric import score_pairs, score_sets, score_submission
+from common.metric import entity_resolution_scores, score_pairs, score_sets, score_submission
 from tests.conftest import run_cli
 
 TRUTH = {"a": "x", "b": "x", "c": "x", "d": "y", "e": "z"}
@@ -38,6 +38,34 @@ def test_wrong_extra_match_hand_computed():
     assert score.f1 == pytest.approx((4 / 6 + 1 + 1 + 2 / 3 + 1) / 5)
     assert score.precision == pytest.approx((2 / 3 + 1 + 1 + 1 / 2 + 1) / 5)
     assert score.recall == pytest.approx((2 / 3 + 1 + 1 + 1 + 1) / 5)
+
+
+def test_pairwise_and_bcubed_hand_computed():
+    # TRUTH's true unordered pairs: ab, ac, bc. Predicted (either direction): ab, ad.
+    labels = np.array([0, 0, 0, 1, 2])
+    query, match = np.array([0, 1, 3, 0, 2]), np.array([1, 0, 0, 0, 2])  # a→b, b→a, d→a, self
+    scores = entity_resolution_scores(query, match, labels)
+    assert scores["pairwise"]["precision"] == pytest.approx(1 / 2)
+    assert scores["pairwise"]["recall"] == pytest.approx(1 / 3)
+    assert scores["pairwise"]["f1"] == pytest.approx(2 * (1 / 2) * (1 / 3) / (1 / 2 + 1 / 3))
+    # per posting, self added: a {a,b} p 1 r 2/3; b {a,b} 1, 2/3; c {c} 1, 1/3; d {d,a} 1/2, 1;
+    # e {e} 1, 1
+    precision, recall = (1 + 1 + 1 + 0.5 + 1) / 5, (2 / 3 + 2 / 3 + 1 / 3 + 1 + 1) / 5
+    assert scores["bcubed"]["precision"] == pytest.approx(precision, abs=1e-6)
+    assert scores["bcubed"]["recall"] == pytest.approx(recall, abs=1e-6)
+    assert scores["bcubed"]["f1"] == pytest.approx(2 * precision * recall / (precision + recall),
+                                                   abs=1e-6)
+
+
+def test_pairwise_edge_cases():
+    singletons = np.arange(4)
+    alone = entity_resolution_scores(np.empty(0, np.int64), np.empty(0, np.int64), singletons)
+    assert alone["pairwise"] == {"precision": 0.0, "recall": 1.0, "f1": 0.0}
+    assert alone["bcubed"]["f1"] == 1.0
+    groups = np.array([0, 0, 1, 1])
+    everything = entity_resolution_scores(*np.nonzero(np.ones((4, 4), bool)), groups)
+    assert everything["pairwise"]["precision"] == pytest.approx(2 / 6)
+    assert everything["pairwise"]["recall"] == 1.0
 
 
 def test_pairs_and_sets_agree_on_hand_case():
@@ -99,7 +127,11 @@ def test_evaluate_command(tmp_path):
     done = run_cli("evaluate", "--postings", str(tmp_path / "p.csv"),
                    "--submission", str(tmp_path / "s.csv"))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"f1": 0.7, "precision": 1.0, "recall": 0.6}
+    # Self only: no predicted pair out of the three true ones (a-b, a-c, b-c).
+    assert json.loads(done.stdout) == {
+        "f1": 0.7, "precision": 1.0, "recall": 0.6,
+        "pairwise": {"precision": 0.0, "recall": 0.0, "f1": 0.0},
+        "bcubed": {"precision": 1.0, "recall": 0.6, "f1": 0.75}}
 
 
 def test_evaluate_reports_missing_rows(tmp_path):
