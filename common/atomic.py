@@ -90,6 +90,19 @@ def load_npy(path: str | os.PathLike, produced_by: str) -> np.ndarray:
     return _guarded(lambda: np.load(path, allow_pickle=False), path, produced_by)
 
 
+def check_safetensors(path: str | os.PathLike, produced_by: str) -> Path:
+    """``path`` once its safetensors header parses and covers the whole file, so a truncated or
+    garbage checkpoint is an InputError, not the loader's traceback (headers only: cheap)."""
+    from safetensors import safe_open
+
+    def read():
+        with safe_open(str(path), framework="numpy"):
+            pass
+
+    _guarded(read, path, produced_by)
+    return Path(path)
+
+
 def digest(*arrays: np.ndarray) -> str:
     """Cheap content hash of arrays (dtype, shape and bytes): ties artifacts to their inputs."""
     import hashlib

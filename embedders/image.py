@@ -58,7 +58,9 @@ def load_weights_file(path: Path) -> dict:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        from common.atomic import check_safetensors
+
+        return load_file(str(check_safetensors(path, "train-embedder")))
     state = torch.load(path, map_location="cpu", weights_only=True)
     return state.get("state_dict", state) if isinstance(state, dict) else state
 

@@ -31,6 +31,7 @@ def select_device(device: str = "auto") -> str:
 
 def load_sentence_model(model_path: str | Path | None, max_seq_length: int, device: str = "auto"):
     """A SentenceTransformer from a local folder, never from the hub (offline by construction)."""
+    from common.atomic import check_safetensors
     from common.errors import InputError
     from common.torch_compat import ensure_torchvision_importable
 
@@ -38,6 +39,9 @@ def load_sentence_model(model_path: str | Path | None, max_seq_length: int, devi
     if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
         raise InputError("not a sentence-transformers model folder (no modules.json or "
                          "config.json)", file=str(folder))
+    if model_path:  # a checkpoint (train-embedder's): refused by name when damaged
+        for weights in sorted(folder.rglob("*.safetensors")):
+            check_safetensors(weights, "train-embedder")
     ensure_torchvision_importable()
     from sentence_transformers import SentenceTransformer
 

@@ -37,7 +37,7 @@ def _ablate(work: WorkDir, backend: str, folds: int, seed: int, negative_rate: f
             and isinstance(candidates, dict)) or frame.height != report.get("pairs"):
         raise InputError("does not describe features.parquet; rerun `python cli.py "
                          "train-ranker`", file=str(work.features_report))
-    check_made_from(work.features, report, candidates)
+    check_made_from(work, candidates, {work.features: report})
     i, j = frame["i"].to_numpy(), frame["j"].to_numpy()
     if len(i) and max(i.max(), j.max()) >= postings.height:
         raise InputError("features of other candidates than this work directory's; rerun "

@@ -7,7 +7,8 @@
                          settings `submit` replays: embedders, k, blend, feature_groups,
                          postprocess (fitted), filter / stack (sub-folder names or null), params
                          (the Matcher's constructor parameters, search among them), oof_metrics,
-                         search_by_embedder (how the training candidates were searched)
+                         search_by_embedder (how the training candidates were searched),
+                         candidates_fingerprint (the candidate table it was trained on)
       ranker.lgb.txt     the first-stage booster (ranker.xgb.json with XGBoost)
       importance.csv     gain per feature, and importance.png, its chart
       filter/            the first-pass pair filter: schema.json (+ filter_threshold), booster
@@ -55,6 +56,7 @@ class ModelBundle:
     params: dict | None = None          # the Matcher's parameters (plain data)
     search_by_embedder: dict | None = None  # per vector embedder, how training searched
     oof_metrics: dict | None = None
+    candidates_fingerprint: str | None = None  # of the pairs it was trained on (None: older)
     folder: Path | None = None          # where it was loaded from, for the refusal messages
 
     @property
@@ -107,7 +109,8 @@ class ModelBundle:
             "blend": self.blend, "filter": FILTER_FOLDER if self.pair_filter else None,
             "stack": STACK_FOLDER if self.second else None, "feature_groups": self.groups,
             "postprocess": self.processor.fitted_params(), "params": self.params,
-            "oof_metrics": self.oof_metrics, "search_by_embedder": self.search_by_embedder})
+            "oof_metrics": self.oof_metrics, "search_by_embedder": self.search_by_embedder,
+            "candidates_fingerprint": self.candidates_fingerprint})
         write_importance(self.ranker.gain_importance(), self.feature_groups, folder)
         return folder
 
@@ -142,7 +145,8 @@ class ModelBundle:
                    groups=schema["feature_groups"], processor=processor,
                    pair_filter=pair_filter, filter_groups=filter_groups, second=second,
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),
-                   search_by_embedder=schema.get("search_by_embedder"), folder=folder)
+                   search_by_embedder=schema.get("search_by_embedder"),
+                   candidates_fingerprint=schema.get("candidates_fingerprint"), folder=folder)
 
     def check_features(self, built: list[str], part: str | None = None) -> None:
         """Refuse a model whose features (the first stage's, or the ``filter`` part's) are not

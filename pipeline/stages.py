@@ -5,6 +5,7 @@ caches the embeddings and receives the artifacts.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from common.postings import fingerprint
 from common.workdir import WorkDir
 from embedders import Embedding, create_embedder, embed_catalog
 from features import PairContext, build_features
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,8 +93,12 @@ def table_fingerprint(table: pl.DataFrame) -> str:
 def check_provenance(work: WorkDir, report: dict, postings: pl.DataFrame,
                      table: pl.DataFrame) -> None:
     """Refuse a work directory whose postings, candidates.json and candidates.parquet were not
-    written by one `candidates` run (older reports without fingerprints are trusted)."""
+    written by one `candidates` run (older reports without fingerprints: a warning says so)."""
     rerun = "rerun `python cli.py candidates`"
+    if not (report.get("postings_fingerprint") and report.get("candidates_fingerprint")):
+        log.warning(f"{work.candidates_report}: written before fingerprints existed, so the "
+                    f"provenance of postings.parquet and candidates.parquet cannot be checked; "
+                    f"{rerun} to record it")
     expected = report.get("postings_fingerprint")
     if expected is not None and postings_fingerprint(postings) != expected:
         raise InputError(f"not the postings candidates.json was built from; {rerun}",
@@ -107,15 +114,26 @@ def check_provenance(work: WorkDir, report: dict, postings: pl.DataFrame,
                          file=str(work.candidates))
 
 
-def check_made_from(path: Path, recorded, candidates) -> None:
-    """Refuse what train-ranker wrote (``recorded``: features.json or metrics.json, shown as
-    ``path``) when it was made from other candidates than the work directory's report
-    ``candidates`` holds; runs from before the fingerprints existed are trusted."""
-    theirs = recorded.get("candidates_fingerprint") if isinstance(recorded, dict) else None
+def check_made_from(work: WorkDir, candidates, recorded: dict[Path, object]) -> None:
+    """Refuse what train-ranker wrote (``recorded``: features.json, metrics.json or the model's
+    schema.json, by path) when it was made from other candidates than the work directory's
+    report ``candidates`` holds. Runs from before the fingerprints existed cannot be checked:
+    one warning says so."""
     mine = candidates.get("candidates_fingerprint") if isinstance(candidates, dict) else None
-    if not isinstance(recorded, dict) or (theirs and mine and theirs != mine):
-        raise InputError("not made from this work directory's candidates; rerun `python cli.py "
-                         "train-ranker`", file=str(path))
+    unchecked = [] if mine else [work.candidates_report]
+    for path, report in recorded.items():
+        theirs = report.get("candidates_fingerprint") if isinstance(report, dict) else None
+        if not isinstance(report, dict) or (theirs and mine and theirs != mine):
+            raise InputError("not made from this work directory's candidates; rerun `python "
+                             "cli.py train-ranker`", file=str(path))
+        if not theirs:
+            unchecked.append(path)
+    if unchecked:
+        rerun = "train-ranker" if mine else "candidates` and `python cli.py train-ranker"
+        names = ", ".join(str(path.relative_to(work.root)) for path in unchecked)
+        log.warning(f"{work.root}: {names} written before fingerprints existed, so the "
+                    f"provenance of train-ranker's outputs (the candidates they were made from) "
+                    f"cannot be checked; rerun `python cli.py {rerun}` to record it")
 
 
 def images_folder(images: str | Path | None) -> Path | None:

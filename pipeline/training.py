@@ -72,8 +72,8 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
     steps = postprocess_steps(params["postprocess"])
     groups = feature_groups(params["groups"])
     postings, table = candidates.postings, candidates.table
-    # Recorded in features.json and metrics.json so `ablate` and `report` can tell that the
-    # features and scores they read belong to the work directory's candidates.
+    # Recorded in features.json, metrics.json and the model so `ablate` and `report` can tell
+    # that the features, scores and model they read belong to the work directory's candidates.
     origin = {"candidates_fingerprint": table_fingerprint(table)}
     backend, folds, seed = params["backend"], params["folds"], params["seed"]
     negative_rate, stack = params["negative_rate"], params["stack"]
@@ -155,7 +155,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
         groups=groups or sorted(set(features.groups.values())), processor=processor,
         pair_filter=pair_filter, filter_groups=filter_groups, second=second, params=params,
         oof_metrics={k: metrics[k] for k in ("f1", "precision", "recall")},
-        search_by_embedder=candidates.report.get("search_by_embedder"))
+        search_by_embedder=candidates.report.get("search_by_embedder"), **origin)
     if work is not None:
         write_json(work.metrics, metrics)
     return Training(bundle, metrics, oof_scores)

@@ -120,7 +120,10 @@ class XGBoostBackend:
         import xgboost as xgb
 
         self.booster = xgb.Booster()
-        self.booster.load_model(str(path))
+        try:
+            self.booster.load_model(str(path))
+        except xgb.core.XGBoostError:  # its message is a C++ source line and a stack trace
+            raise ValueError("not a complete XGBoost model JSON (truncated or damaged)") from None
 
     def feature_names(self) -> list[str] | None:
         return None  # trained on plain arrays; the schema file holds the names

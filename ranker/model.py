@@ -106,7 +106,8 @@ class PairRanker:
             ranker.model_.load(model_path)
         except Exception as exc:  # the libraries raise their own error types
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise InputError(f"model file cannot be read ({reason})", file=str(model_path)) from None
+            raise InputError(f"model file cannot be read ({reason}); rerun `python cli.py "
+                             f"train-ranker`", file=str(model_path)) from None
         stored = ranker.model_.feature_names()
         if stored is not None and stored != names:
             raise InputError(

@@ -84,10 +84,11 @@ def load_run(root: str | Path) -> Run:
                          file=str(work.postings), column="label_group")
     metrics = read_json(work.metrics, "train-ranker")
     features = read_json(work.features_report, "train-ranker")
-    for name, recorded in ((work.metrics, metrics), (work.features_report, features)):
-        check_made_from(name, recorded, candidates)
     work.require(work.model / "schema.json", "train-ranker")
     bundle = ModelBundle.load(work.model)
+    check_made_from(work, candidates, {
+        work.metrics: metrics, work.features_report: features,
+        work.model / "schema.json": {"candidates_fingerprint": bundle.candidates_fingerprint}})
     work.require(work.features, "train-ranker")
     importance = pl.read_csv(work.require(work.model / "importance.csv", "train-ranker"),
                              schema_overrides={"feature": pl.String, "group": pl.String,

@@ -4,6 +4,7 @@ is absent."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,14 @@ def shopee_dir() -> Path:
 @pytest.fixture(scope="session")
 def shopee_train(shopee_dir: Path) -> pl.DataFrame:
     return pl.read_csv(shopee_dir / "train.csv", infer_schema=False)
+
+
+def readme_cases(heading: str) -> set[str]:
+    """The case names (first column, in backticks) of README's table under ``heading``, a
+    subsection of "When input is wrong"."""
+    section = (ROOT / "README.md").read_text().split("## When input is wrong\n", 1)[1]
+    section = section.split("\n## ", 1)[0].split(f"\n{heading}\n", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.M))
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ import pytest
 
 from datasets import generate_catalog
 from common.postings import MAX_TITLE_CHARS
-from tests.conftest import run_cli
+from tests.conftest import readme_cases, run_cli
 
 HEADER = "posting_id,title,image_phash,label_group\n"
 ROWS = [
@@ -295,10 +295,9 @@ def test_matrix_cases_as_processes(name, tmp_path):
 
 
 def test_every_readme_case_is_in_the_matrix():
-    """README's "When input is wrong" table and this matrix list the same cases."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("## When input is wrong", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.M))
+    """README's "When input is wrong" table of postings files and this matrix list the same
+    cases."""
+    listed = readme_cases("### Postings files")
     assert listed == set(MATRIX), (sorted(set(MATRIX) - listed), sorted(listed - set(MATRIX)))
 
 

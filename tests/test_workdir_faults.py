@@ -1,10 +1,12 @@
-"""Work directories under concurrency and damage (README "Damaged or shared work directories"):
-one writer at a time, stale locks taken over, damaged artifacts refused by name (or rebuilt,
-for the embeddings cache), mixed directories refused, failed writes leaving the previous
+"""Work directories, models and checkpoints under concurrency and damage (README "When input is
+wrong"): one writer at a time, stale locks taken over, damaged artifacts refused by name (or
+rebuilt, for the embeddings cache), mixed directories refused, failed writes leaving the previous
 artifact. Never a traceback."""
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -15,36 +17,57 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
+from PIL import Image
 
 from datasets import generate_catalog
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, readme_cases, run_cli
 
 CANDIDATES = "rerun `python cli.py candidates`"
 TRAIN = "rerun `python cli.py train-ranker`"
+EMBEDDER = "rerun `python cli.py train-embedder`"
+
+# The commands that read a damaged file, run inside a copy of the run's folder.
+TRAIN_RANKER = ("train-ranker", "--work", "w", "--folds", "3")
+ABLATE = ("ablate", "--work", "w", "--folds", "3")
+REPORT = ("report", "--work", "w")
+SUBMIT = ("submit", "--postings", "other.csv", "--model", "w", "--out", "sub.csv")
+SUBMIT_IMAGES = ("submit", "--postings", "photos.csv", "--images", "photos", "--model", "w",
+                 "--out", "sub.csv")
+TEXT_CANDIDATES = ("candidates", "--postings", "train.csv", "--work", "w", "--k", "5",
+                   "--embedders", "tfidf,minilm:model_path=text/final/encoder")
 
 
 @dataclass(frozen=True)
 class Fault:
-    path: str                   # relative to the work directory
-    command: str                # the next command, which reads it
+    path: str                   # relative to the run's folder
+    argv: tuple[str, ...]       # the next command, which reads it
     exit: int                   # 2: refused naming the file; 0: rebuilt (cache entries)
     message: str = ""
+    run: str = "trained"        # the fixture that makes the run
 
 
 FAULTS = {
-    "damaged-postings": Fault("postings.parquet", "train-ranker", 2, CANDIDATES),
-    "damaged-candidates-table": Fault("candidates.parquet", "train-ranker", 2, CANDIDATES),
-    "damaged-candidates-report": Fault("candidates.json", "train-ranker", 2, CANDIDATES),
-    "damaged-embeddings-vectors": Fault("embeddings/tfidf_char/vectors.npy", "train-ranker", 0),
-    "damaged-embeddings-manifest": Fault("embeddings/tfidf/manifest.json", "train-ranker", 0),
-    "damaged-neighbours": Fault("neighbours/tfidf.index.npy", "train-ranker", 2, CANDIDATES),
-    "damaged-features": Fault("features.parquet", "ablate", 2, TRAIN),
-    "damaged-features-report": Fault("features.json", "ablate", 2, TRAIN),
-    "damaged-oof-scores": Fault("oof_scores.parquet", "report", 2, TRAIN),
-    "damaged-metrics": Fault("metrics.json", "report", 2, TRAIN),
-    "damaged-model-schema": Fault("model/schema.json", "submit", 2, ""),
-    "damaged-model-booster": Fault("model/ranker.lgb.txt", "submit", 2, "cannot be read"),
+    "damaged-postings": Fault("w/postings.parquet", TRAIN_RANKER, 2, CANDIDATES),
+    "damaged-candidates-table": Fault("w/candidates.parquet", TRAIN_RANKER, 2, CANDIDATES),
+    "damaged-candidates-report": Fault("w/candidates.json", TRAIN_RANKER, 2, CANDIDATES),
+    "damaged-embeddings-vectors": Fault("w/embeddings/tfidf_char/vectors.npy", TRAIN_RANKER, 0),
+    "damaged-embeddings-manifest": Fault("w/embeddings/tfidf/manifest.json", TRAIN_RANKER, 0),
+    "damaged-neighbours": Fault("w/neighbours/tfidf.index.npy", TRAIN_RANKER, 2, CANDIDATES),
+    "damaged-features": Fault("w/features.parquet", ABLATE, 2, TRAIN),
+    "damaged-features-report": Fault("w/features.json", ABLATE, 2, TRAIN),
+    "damaged-oof-scores": Fault("w/oof_scores.parquet", REPORT, 2, TRAIN),
+    "damaged-metrics": Fault("w/metrics.json", REPORT, 2, TRAIN),
+    "damaged-model-schema": Fault("w/model/schema.json", SUBMIT, 2, ""),
+    "damaged-model-booster": Fault("w/model/ranker.lgb.txt", SUBMIT, 2, TRAIN),
+    "damaged-xgboost-model": Fault("w/model/ranker.xgb.json", SUBMIT_IMAGES, 2, TRAIN,
+                                   "image_run"),
+    "damaged-text-checkpoint": Fault("text/final/encoder/model.safetensors", TEXT_CANDIDATES, 2,
+                                     EMBEDDER, "text_checkpoint"),
+    "damaged-image-checkpoint": Fault("image/final/encoder/backbone.safetensors", SUBMIT_IMAGES,
+                                      2, EMBEDDER, "image_run"),
 }
 
 
@@ -78,38 +101,76 @@ def trained(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory) -> Path:
+    """40 random photos of 20 products, an ArcFace image checkpoint trained on them for one
+    step (`train-embedder`), and a model trained with XGBoost on candidates embedded with it.
+    Paths are relative to the folder, so a copy of it uses its own checkpoint."""
+    import cli
+
+    root = tmp_path_factory.mktemp("image-run")
+    (root / "photos").mkdir()
+    rng = np.random.default_rng(0)
+    for row in range(40):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+            root / "photos" / f"{row}.png")
+    pl.DataFrame({"posting_id": [f"p{r}" for r in range(40)],
+                  "title": [f"product {r // 2} model {r % 2}" for r in range(40)],
+                  "image": [f"{r}.png" for r in range(40)],
+                  "label_group": [f"g{r // 2}" for r in range(40)]}).write_csv(root / "photos.csv")
+    with contextlib.chdir(root):
+        assert cli.main(["train-embedder", "--modality", "image", "--postings", "photos.csv",
+                         "--images", "photos", "--out", "image", "--max-steps", "1",
+                         "--batch-size", "4", "--image-size", "32"]) == 0
+        assert cli.main(["candidates", "--postings", "photos.csv", "--images", "photos",
+                         "--work", "w", "--k", "5", "--embedders",
+                         "tfidf,image:checkpoint=image/final/encoder:image_size=32"]) == 0
+        assert cli.main(["train-ranker", "--work", "w", "--folds", "3", "--backend", "xgboost",
+                         "--no-stack", "--filter-threshold", "0"]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def text_checkpoint(tmp_path_factory) -> Path:
+    """An ArcFace text checkpoint (MiniLM, one step of `train-embedder`) on 24 generated
+    postings."""
+    import cli
+
+    root = tmp_path_factory.mktemp("text-checkpoint")
+    generate_catalog(n_products=40, seed=3).head(24).write_csv(root / "train.csv")
+    with contextlib.chdir(root):
+        assert cli.main(["train-embedder", "--modality", "text", "--postings", "train.csv",
+                         "--out", "text", "--max-steps", "1", "--batch-size", "8",
+                         "--freeze-layers", "6", "--max-seq-length", "16"]) == 0
+    return root
+
+
 def _copy(trained: Path, tmp_path: Path) -> Path:
     shutil.copytree(trained / "w", tmp_path / "w")
     return tmp_path / "w"
 
 
-def _next_command(command: str, work: Path, trained: Path, tmp_path: Path) -> list[str]:
-    if command == "submit":
-        return ["submit", "--postings", str(trained / "other.csv"), "--model", str(work),
-                "--out", str(tmp_path / "sub.csv")]
-    return [command, "--work", str(work), *(["--folds", "3"] if command != "report" else [])]
-
-
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 @pytest.mark.parametrize("name", list(FAULTS))
-def test_damaged_artifact(name, damage, trained, tmp_path, capsys, monkeypatch):
+def test_damaged_artifact(name, damage, request, tmp_path, capsys, monkeypatch):
     fault = FAULTS[name]
-    monkeypatch.chdir(tmp_path)
-    work = _copy(trained, tmp_path)
-    target = work / fault.path
+    source = request.getfixturevalue(fault.run)
+    shutil.copytree(source, tmp_path / "run")
+    monkeypatch.chdir(tmp_path / "run")
+    target = Path(fault.path)
     data = target.read_bytes()
     target.write_bytes(data[: len(data) // 2] if damage == "truncated"
                        else b"\x00garbage\xff" * 7)
-    code, err = _main(*_next_command(fault.command, work, trained, tmp_path), capsys=capsys)
+    code, err = _main(*fault.argv, capsys=capsys)
     assert "Traceback" not in err, err
     assert code == fault.exit, err
     if fault.exit == 2:
         line = _one_error_line(err)
-        assert fault.path.split("/")[-1] in line and fault.message in line, line
+        assert f"{fault.path}: " in line and fault.message in line, line
     else:  # the cache entry is rebuilt with a warning, and the result is the clean run's
         assert "recomputing" in err, err
-        assert json.loads((work / "metrics.json").read_text())["f1"] == \
-            json.loads((trained / "w" / "metrics.json").read_text())["f1"]
+        assert json.loads(Path("w/metrics.json").read_text())["f1"] == \
+            json.loads((source / "w" / "metrics.json").read_text())["f1"]
         if target.suffix == ".json":  # the manifest records seconds: only its key is stable
             assert json.loads(target.read_text())["key"] == json.loads(data)["key"]
         else:
@@ -133,17 +194,62 @@ def test_mixed_work_directory_is_refused(swapped, message, trained, tmp_path, ca
 
 
 def test_features_of_other_candidates_are_refused(trained, tmp_path, capsys):
-    """`ablate` and `report` refuse features / scores that train-ranker made from other
-    candidates than the directory now holds."""
+    """`ablate` and `report` refuse features, scores and a model that train-ranker made from
+    other candidates than the directory now holds; `submit` applies that model all the same."""
     work = _copy(trained, tmp_path)
-    report = json.loads((work / "candidates.json").read_text())
-    report["candidates_fingerprint"] = "0" * 64
-    (work / "candidates.json").write_text(json.dumps(report))
+    _rewrite(work / "candidates.json", candidates_fingerprint="0" * 64)
     for argv, name in ((["ablate", "--work", str(work), "--folds", "3"], "features.parquet"),
                        (["report", "--work", str(work)], "metrics.json")):
         code, err = _main(*argv, capsys=capsys)
         line = _one_error_line(err)
         assert code == 2 and name in line and TRAIN in line, line
+    shutil.copy(trained / "w" / "candidates.json", work / "candidates.json")
+    _rewrite(work / "model" / "schema.json", candidates_fingerprint="0" * 64)
+    code, err = _main("report", "--work", str(work), capsys=capsys)
+    line = _one_error_line(err)
+    assert code == 2 and "schema.json" in line and TRAIN in line, line
+    code, err = _main("submit", "--postings", str(trained / "other.csv"), "--model", str(work),
+                      "--out", str(tmp_path / "sub.csv"), capsys=capsys)
+    assert code == 0, err
+
+
+def test_work_directory_from_before_fingerprints_warns_once(trained, tmp_path, capsys, caplog):
+    """Reports without fingerprints are read, with one warning that names the command whose
+    rerun records them."""
+    from pipeline import Candidates
+    from report.run import load_run
+
+    work = _copy(trained, tmp_path)
+    for name in ("metrics.json", "features.json", "model/schema.json"):
+        _rewrite(work / name, candidates_fingerprint=None)
+    with caplog.at_level(logging.WARNING):
+        load_run(work)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "metrics.json, features.json, model/schema.json" in \
+        warnings[0] and "provenance" in warnings[0] and TRAIN in warnings[0], warnings
+    caplog.clear()
+    _rewrite(work / "candidates.json", candidates_fingerprint=None, postings_fingerprint=None)
+    with caplog.at_level(logging.WARNING):
+        Candidates.load(work)  # what train-ranker reads
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "candidates.json" in warnings[0] and \
+        CANDIDATES in warnings[0], warnings
+    code, err = _main("report", "--work", str(work), capsys=capsys)
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert code == 0 and len(warnings) == 1, err
+    assert "candidates.json, metrics.json" in warnings[0] and \
+        "`python cli.py candidates` and `python cli.py train-ranker`" in warnings[0], warnings
+
+
+def _rewrite(path: Path, **fields) -> None:
+    """Set (None: remove) top-level fields of a JSON report."""
+    report = json.loads(path.read_text())
+    for key, value in fields.items():
+        if value is None:
+            del report[key]
+        else:
+            report[key] = value
+    path.write_text(json.dumps(report))
 
 
 HOLD = ("import sys, time\nfrom common.workdir import WorkDir\n"
@@ -247,11 +353,26 @@ def test_python_api_raises_input_error(trained, tmp_path):
         Matcher.load(work)
 
 
+def test_damaged_arcface_head_is_an_input_error(image_run, tmp_path):
+    """`load_head` (Python API) refuses a damaged head or record of a train-embedder checkpoint
+    by name."""
+    from common.errors import InputError
+    from embedders.arcface import load_head
+
+    folder = shutil.copytree(image_run / "image" / "final", tmp_path / "final")
+    load_head(folder)
+    for name in ("head.safetensors", "arcface.json"):
+        intact = (folder / name).read_bytes()
+        (folder / name).write_bytes(intact[: len(intact) // 2])
+        with pytest.raises(InputError, match=f"{name}: truncated or damaged.*train-embedder"):
+            load_head(folder)
+        (folder / name).write_bytes(intact)
+
+
 def test_every_readme_case_is_tested():
-    """README's "Damaged or shared work directories" table lists the fault cases here."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Damaged or shared work directories", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.M))
+    """README's "When input is wrong" lists the fault cases here under its work directories."""
     tested = set(FAULTS) | {"mixed-work-directory", "features-of-other-candidates",
-                            "second-writer", "stale-lock", "write-over-file-size-limit"}
+                            "written-before-fingerprints", "second-writer", "stale-lock",
+                            "write-over-file-size-limit"}
+    listed = readme_cases("### Work directories and checkpoints")
     assert listed == tested, (sorted(tested - listed), sorted(listed - tested))

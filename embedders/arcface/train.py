@@ -225,12 +225,16 @@ def save_checkpoint(folder: Path, encoder, result: TrainResult, settings: ArcFac
 
 
 def load_head(folder: Path) -> ArcMarginHead:
-    """The saved head, rebuilt from ``arcface.json``; a shape mismatch is a clear error."""
+    """The saved head, rebuilt from ``arcface.json``; a shape mismatch is a clear error, a
+    damaged file an InputError naming it."""
     from safetensors.torch import load_file
 
-    record = json.loads((Path(folder) / "arcface.json").read_text())
+    from common.atomic import check_safetensors, read_json
+
+    record = read_json(Path(folder) / "arcface.json", "train-embedder")
     s = record["settings"]
     head = ArcMarginHead(record["head"]["embedding_dim"], record["head"]["n_classes"],
                          s["scale"], s["margin"], s["easy_margin"])
-    head.load_state_dict(load_file(str(Path(folder) / "head.safetensors")), strict=True)
+    weights = check_safetensors(Path(folder) / "head.safetensors", "train-embedder")
+    head.load_state_dict(load_file(str(weights)), strict=True)
     return head
