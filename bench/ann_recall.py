@@ -12,12 +12,13 @@ vector embedder (``tfidf``: sparse, ``tfidf_char``: 128-d LSA), and
 - up to ``--exact-up-to`` rows, the exact search of every row is timed too (for `auto`'s
   crossover);
 - with ``--hnsw``, a faiss HNSW index of every dense row is built, searched and scored the same
-  way (the alternative to IVF).
+  way (the alternative to IVF); with ``--hnsw-quantizer``, IVF with an HNSW graph finding the
+  nearest cells instead of a comparison with every centroid.
 
 Writes one JSON report (``--out``) with the machine's load average before and after each size.
 
     python bench/ann_recall.py --sizes 100000,1000000 [--exact-up-to 140000] [--queries 2000]
-                               [--k 50] [--hnsw] [--cache runs/ann-cache] [--out FILE.json]
+                               [--k 50] [--hnsw] [--hnsw-quantizer] [--cache runs/ann-cache] [--out FILE.json]
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from candidates import find_neighbours  # noqa: E402
+from candidates import ann, find_neighbours  # noqa: E402
 from datasets import reworded_catalog  # noqa: E402
 from embedders import create_embedder, embed_catalog  # noqa: E402
 
@@ -129,6 +130,14 @@ def measure(catalog: pl.DataFrame, name: str, args, cache: Path | None) -> dict:
                       **recalls(found[queries], sims[queries], exact, exact_sims)}
     if embedding.kind == "sparse":
         out["walk"] = walk_steps(vectors, info["df_cap"], info["prefix"])
+    if args.hnsw_quantizer and embedding.kind == "dense":
+        flat_from, ann.HNSW_QUANTIZER_FROM = ann.HNSW_QUANTIZER_FROM, 0
+        start = time.perf_counter()
+        found_h, sims_h, info_h = find_neighbours(vectors, args.k, missing, "ann")
+        out["ann_hnsw_quantizer"] = {"seconds": round(time.perf_counter() - start, 1), **info_h,
+                                     **recalls(found_h[queries], sims_h[queries], exact,
+                                               exact_sims)}
+        ann.HNSW_QUANTIZER_FROM = flat_from
     if args.hnsw and embedding.kind == "dense":
         out["hnsw"] = hnsw(vectors, queries, args.k, exact, exact_sims)
     if catalog.height <= args.exact_up_to:
@@ -155,6 +164,8 @@ def main() -> None:
     parser.add_argument("--cache", help="embeddings cache folder (one sub-folder per size)")
     parser.add_argument("--hnsw", action="store_true",
                         help="also time and score an HNSW index of every dense row")
+    parser.add_argument("--hnsw-quantizer", action="store_true",
+                        help="also time and score IVF with an HNSW graph over its centroids")
     parser.add_argument("--out", default="bench_ann_recall.json")
     args = parser.parse_args()
 

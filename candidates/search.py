@@ -157,37 +157,47 @@ def _top_k_sparse(matrix: sp.csr_matrix, k: int, cap: int | None = None,
     """Exact (``cap`` None) or bounded (see :func:`_inverted_index_top_k`) sparse search."""
     postings = matrix.T.tocsr()  # per term, the rows that hold it: an inverted index
     rows, weights = postings.indices, postings.data
+    df = np.diff(postings.indptr)
     if cap is None:
         cap = prefix = matrix.shape[0]
     else:
-        # Each posting list heaviest row first (ties: lower row), so that a prefix holds the
-        # rows where the term weighs most.
-        term = np.repeat(np.arange(postings.shape[0]), np.diff(postings.indptr))
-        order = np.lexsort((rows, -weights, term))
+        # Frequent terms' lists heaviest row first (ties: lower row), so that a prefix holds the
+        # rows where the term weighs most; the others stay in row order.
+        term = np.repeat(np.arange(len(df)), df)
+        order = np.lexsort((rows, np.where(df[term] > cap, -weights, 0), term))
         rows, weights = rows[order], weights[order]
+    # Each row's entries of frequent terms, which the bounded walk adds to the rows it touched.
+    frequent = df[matrix.indices] > cap
+    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    frequent_indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_of[frequent], minlength=matrix.shape[0]), out=frequent_indptr[1:])
     found, sims = _inverted_index_top_k(
         matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data,
-        postings.indptr.astype(np.int64), rows.astype(np.int64), weights, cap, prefix, k + 1,
-        max(1, min(matrix.shape[0], 256)))
+        postings.indptr.astype(np.int64), rows.astype(np.int64), weights,
+        frequent_indptr, matrix.indices[frequent].astype(np.int64), matrix.data[frequent],
+        cap, prefix, k + 1, max(1, min(matrix.shape[0], 256)))
     return _drop_self(*_order(found, sims), k)
 
 
 @numba.njit(parallel=True, cache=True)
 def _inverted_index_top_k(indptr, indices, data, postings_indptr, postings_rows, postings_data,
-                          cap, prefix, k, chunks):  # pragma: no cover (compiled)
+                          frequent_indptr, frequent_indices, frequent_data, cap, prefix, k,
+                          chunks):  # pragma: no cover (compiled)
     """Each row's ``k`` largest positive inner products with every row (itself included; ties:
     lower row), without forming the product: the row's terms' posting lists are summed into a
     dense accumulator, then a size-k min-heap reads the rows they touched. This is scipy's
     sparse product fused with the selection and run on every core; scipy's product is single-
     threaded and holds a block's few hundred million overlaps in memory.
 
-    A posting list longer than ``cap`` (a frequent term) is not summed: only its first
-    ``prefix`` rows (the heaviest, when the lists are sorted so) are marked as touched, and
-    its contribution to every touched row is added afterwards by reading that row's terms
-    against the query's frequent-term weights. The work per query is then bounded and every
-    similarity still exact; a neighbour is missed only when it shares nothing but frequent
-    terms with the query and lies past those prefixes. With ``cap`` at least every list's
-    length this is the exact walk."""
+    Posting lists longer than ``cap`` (frequent terms; sorted heaviest row first) are not
+    summed. The rows the other lists touched get the frequent terms' part of their product
+    from their own frequent-term entries (``frequent_*``, CSR) and fill the heap; then each
+    frequent list is read from its heaviest row on, each new row's product computed the same
+    way, until no row further down could beat the heap's worst entry (MaxScore: its weight in
+    this list times the query's, plus the best the query's other frequent lists could add) or
+    ``prefix`` rows were read. Every similarity is exact; a neighbour is missed only where that
+    ``prefix`` bound stopped a list early. With ``cap`` at least every list's length this is
+    the exact walk, sum for sum."""
     rows = len(indptr) - 1
     found = np.full((rows, k), -1, dtype=np.int64)
     sims = np.full((rows, k), -np.inf, dtype=np.float32)
@@ -196,49 +206,79 @@ def _inverted_index_top_k(indptr, indices, data, postings_indptr, postings_rows,
         total = np.zeros(rows, dtype=np.float32)
         seen = np.full(rows, -1, dtype=np.int64)  # the query row that last touched each row
         touched = np.empty(rows, dtype=np.int64)
-        frequent = np.zeros(len(postings_indptr) - 1, dtype=np.float32)  # query weight or 0
+        query = np.zeros(len(postings_indptr) - 1, dtype=np.float32)  # frequent-term weights
+        frequent_terms = np.empty(len(postings_indptr) - 1, dtype=np.int64)
         for r in range(chunk * per_chunk, min(rows, (chunk + 1) * per_chunk)):
             count = 0
-            any_frequent = False
+            terms = 0
             for x in range(indptr[r], indptr[r + 1]):
                 term, weight = indices[x], data[x]
-                start, stop = postings_indptr[term], postings_indptr[term + 1]
-                summed = stop - start <= cap
-                if not summed:
-                    any_frequent = True
-                    frequent[term] = weight
-                    stop = min(stop, start + prefix)
-                for y in range(start, stop):
+                if postings_indptr[term + 1] - postings_indptr[term] > cap:
+                    query[term] = weight
+                    frequent_terms[terms] = term
+                    terms += 1
+                    continue
+                for y in range(postings_indptr[term], postings_indptr[term + 1]):
                     other = postings_rows[y]
                     if seen[other] != r:
                         seen[other] = r
                         total[other] = 0.0
                         touched[count] = other
                         count += 1
-                    if summed:
-                        total[other] += weight * postings_data[y]
-            if any_frequent:
-                for t in range(count):
-                    other = touched[t]
-                    extra = np.float32(0.0)
-                    for z in range(indptr[other], indptr[other + 1]):
-                        extra += frequent[indices[z]] * data[z]
-                    total[other] += extra
-                for x in range(indptr[r], indptr[r + 1]):
-                    frequent[indices[x]] = 0.0
+                    total[other] += weight * postings_data[y]
             values, columns = sims[r], found[r]  # row r's heap, worst entry at the root
             size = 0
             for t in range(count):
                 other = touched[t]
                 value = total[other]
-                if value <= 0:
-                    continue
-                if size < k:
-                    _sift_up(values, columns, size, value, other)
-                    size += 1
-                elif _worse(values[0], columns[0], value, other):
-                    _sift_down(values, columns, value, other)
+                if terms:
+                    value += _frequent_part(other, query, frequent_indptr, frequent_indices,
+                                            frequent_data)
+                size = _offer(values, columns, size, value, other)
+            if terms:
+                best_rest = np.float32(0.0)  # the most all frequent lists could add
+                for f in range(terms):
+                    term = frequent_terms[f]
+                    best_rest += query[term] * postings_data[postings_indptr[term]]
+                for f in range(terms):
+                    term = frequent_terms[f]
+                    weight, start = query[term], postings_indptr[term]
+                    others = best_rest - weight * postings_data[start]
+                    for y in range(start, min(postings_indptr[term + 1], start + prefix)):
+                        if size == k and weight * postings_data[y] + others < values[0] - 1e-6:
+                            break
+                        other = postings_rows[y]
+                        if seen[other] != r:
+                            seen[other] = r
+                            size = _offer(values, columns, size, _frequent_part(
+                                other, query, frequent_indptr, frequent_indices,
+                                frequent_data), other)
+                for f in range(terms):
+                    query[frequent_terms[f]] = 0.0
     return found, sims
+
+
+@numba.njit(cache=True, inline="always")
+def _frequent_part(row, query, frequent_indptr, frequent_indices,
+                   frequent_data):  # pragma: no cover (compiled)
+    """The query's inner product with ``row`` over the frequent terms alone."""
+    total = np.float32(0.0)
+    for z in range(frequent_indptr[row], frequent_indptr[row + 1]):
+        total += query[frequent_indices[z]] * frequent_data[z]
+    return total
+
+
+@numba.njit(cache=True, inline="always")
+def _offer(values, columns, size, value, column):  # pragma: no cover (compiled)
+    """Put a positive ``value`` into a size-k heap holding ``size`` entries; the new size."""
+    if value <= 0:
+        return size
+    if size < len(values):
+        _sift_up(values, columns, size, value, column)
+        return size + 1
+    if _worse(values[0], columns[0], value, column):
+        _sift_down(values, columns, value, column)
+    return size
 
 
 @numba.njit(cache=True)
