@@ -1,20 +1,22 @@
 """Approximate top-K search of dense vectors: a faiss inverted-file index (IVF-Flat).
 
-Exact search costs n² products (about an hour for a million rows on 2 CPU cores). IVF-Flat
-clusters the rows into ``nlist`` ≈ 4·√n cells (spherical k-means on a seeded sample) and
-compares each query only with the rows of its ``nprobe`` nearest cells: about n·(nlist +
+Exact search costs n² products (extrapolated, an hour for a million rows on 2 busy cores).
+IVF-Flat clusters the rows into ``nlist`` ≈ 4·√n cells (spherical k-means on a seeded sample)
+and compares each query only with the rows of its ``nprobe`` nearest cells: about n·(nlist +
 nprobe·n/nlist)·d operations. ``nprobe`` is calibrated on every catalog, since how far true
 neighbours scatter over cells depends on the embedder: a seeded sample of queries is searched
 exactly, and nprobe climbs a ladder until the sample keeps ``TARGET_RECALL`` of its exact top-k.
 Past ``HNSW_QUANTIZER_FROM`` cells the nearest cells are found through an HNSW graph of the
 centroids instead of comparing each query with all of them.
 
-IVF was chosen over an HNSW index of the rows after measuring both (README, "Approximate
-search"): on 2 cores HNSW's graph construction alone takes longer than IVF's whole search. The
-similarities are faiss's inner products, equal to the exact ones up to float rounding. Same
-inputs, same lists: the k-means, the sample and the calibration are seeded, and each query is
-searched on its own thread. With faiss on a GPU (``faiss-gpu``) and CUDA present the index runs
-there, with a flat quantizer; its lists may differ from the CPU's in ties and rounding.
+IVF was chosen over an HNSW graph of the rows after measuring both on 2 cores (README,
+"Approximate search"): HNSW's build plus one search took 1.4–3× IVF's time at 35,000–140,000
+rows, and its misses are whole queries (rows the graph does not reach get none of their true
+neighbours), where IVF's are spread thin and calibrated. The similarities are faiss's inner
+products, equal to the exact ones up to float rounding. Same inputs, same lists: the k-means,
+the sample and the calibration are seeded, and each query is searched on its own thread. With
+faiss on a GPU (``faiss-gpu``) and CUDA present the index runs there, with a flat quantizer; its
+lists may differ from the CPU's in ties and rounding.
 """
 from __future__ import annotations
 

@@ -25,13 +25,14 @@ import scipy.sparse as sp
 # Query rows per dense block: a block × n float32 similarity matrix is ~BLOCK_BYTES at most.
 BLOCK_BYTES = 512 * 2**20
 SEARCH_METHODS = ("exact", "ann", "auto")
-# Rows from which `auto` searches approximately: the measured crossovers (README, "Approximate
-# search").
+# Rows from which `auto` searches approximately (README, "Approximate search": ann is faster
+# from about 35,000 rows for dense vectors and 70,000 for sparse ones; below 100,000 exact search
+# takes seconds and loses nothing).
 AUTO_ANN_FROM = {"dense": 100_000, "sparse": 100_000}
-# The approximate sparse search walks whole posting lists of at most
-# max(SPARSE_CAP_MIN, SPARSE_CAP_PER_ROOT·√n) rows.
+# The approximate sparse search sums whole posting lists of at most max(SPARSE_CAP_MIN,
+# n / SPARSE_CAP_SHARE) rows and reads at most max(4·k, cap / 32) rows of a longer one.
 SPARSE_CAP_MIN = 1000
-SPARSE_CAP_PER_ROOT = 4
+SPARSE_CAP_SHARE = 64
 
 
 def top_k(vectors, k: int, missing: np.ndarray | None = None, device: str | None = None,
@@ -148,8 +149,8 @@ def _dense_row_top_k(block, k):  # pragma: no cover (compiled)
 def bounded_walk(n: int, k: int) -> dict:
     """The approximate sparse search's bounds for n rows: terms held by at most ``df_cap`` rows
     are walked whole, longer posting lists only over their ``prefix`` heaviest rows."""
-    cap = int(max(SPARSE_CAP_MIN, SPARSE_CAP_PER_ROOT * np.sqrt(n)))
-    return {"index": "bounded_inverted_index", "df_cap": cap, "prefix": max(cap, 4 * k)}
+    cap = max(SPARSE_CAP_MIN, n // SPARSE_CAP_SHARE)
+    return {"index": "bounded_inverted_index", "df_cap": cap, "prefix": max(4 * k, cap // 32)}
 
 
 def _top_k_sparse(matrix: sp.csr_matrix, k: int, cap: int | None = None,
