@@ -90,17 +90,38 @@ def load_npy(path: str | os.PathLike, produced_by: str) -> np.ndarray:
     return _guarded(lambda: np.load(path, allow_pickle=False), path, produced_by)
 
 
-def check_safetensors(path: str | os.PathLike, produced_by: str) -> Path:
+def check_safetensors(path: str | os.PathLike, produced_by: str,
+                      remedy: str | None = None) -> Path:
     """``path`` once its safetensors header parses and covers the whole file, so a truncated or
-    garbage checkpoint is an InputError, not the loader's traceback (headers only: cheap)."""
+    garbage checkpoint is an InputError, not the loader's traceback (headers only: cheap).
+    ``remedy`` replaces "rerun `python cli.py PRODUCED_BY`" where the user gave the file."""
     from safetensors import safe_open
 
     def read():
         with safe_open(str(path), framework="numpy"):
             pass
 
-    _guarded(read, path, produced_by)
+    _guarded(read, path, produced_by, remedy)
     return Path(path)
+
+
+def load_torch_weights(path: str | os.PathLike, remedy: str):
+    """What a weights-only torch file (``.pth``, ``.pt``) holds; a truncated or garbage file, or
+    one that needs unpickling, is an InputError naming it and ``remedy``."""
+    import torch
+
+    def read():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except RuntimeError as exc:  # e.g. a cut zip archive; the first sentence says what
+            raise ValueError(str(exc).split(". ")[0]) from None
+        except Exception as exc:
+            if type(exc).__name__ != "UnpicklingError":
+                raise
+            # Its message suggests loading with weights_only=False, which runs the file's code.
+            raise ValueError("not a weights-only torch file") from None
+
+    return _guarded(read, path, None, remedy)
 
 
 def digest(*arrays: np.ndarray) -> str:
@@ -122,8 +143,9 @@ def require(path: str | os.PathLike, produced_by: str) -> Path:
     return Path(path)
 
 
-def _guarded(read, path, produced_by: str):
-    require(path, produced_by)
+def _guarded(read, path, produced_by: str | None, remedy: str | None = None):
+    if produced_by is not None:
+        require(path, produced_by)
     try:
         return read()
     except OSError as exc:
@@ -132,8 +154,8 @@ def _guarded(read, path, produced_by: str):
         reason = str(exc)
     except Exception as exc:  # parquet, numpy and json readers raise their own error types
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    raise InputError(f"truncated or damaged ({reason[:120]}); rerun `python cli.py "
-                     f"{produced_by}`", file=str(path))
+    remedy = remedy or f"rerun `python cli.py {produced_by}`"
+    raise InputError(f"truncated or damaged ({reason[:120]}); {remedy}", file=str(path))
 
 
 def _json_default(obj: Any) -> Any:

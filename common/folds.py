@@ -3,6 +3,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
+# The rankers' early stopping holds out one of this many label-grouped inner folds
+# (ranker.cv.FoldTrainer), so training needs at least this many label groups whatever --folds.
+EARLY_STOPPING_FOLDS = 10
+
+
+def require_label_groups(labels: np.ndarray, n_folds: int, file: str | None = None) -> None:
+    """Refuse labels whose groups cannot fill ``n_folds`` folds and the early-stopping split
+    (each fold holds whole label groups) with an :class:`InputError`, before any training."""
+    groups = len(np.unique(labels))
+    needed = max(n_folds, EARLY_STOPPING_FOLDS)
+    if groups >= needed:
+        return
+    advice = (f"use --folds {groups} or fewer" if groups >= EARLY_STOPPING_FOLDS
+              else "label more products")
+    raise InputError(f"{groups} label groups are too few: training with {n_folds} folds deals "
+                     f"whole groups into the folds and into the {EARLY_STOPPING_FOLDS} folds of "
+                     f"the early-stopping split, so it needs at least {needed}; {advice}",
+                     file=file, column="label_group")
+
 
 def group_folds(labels: np.ndarray, n_folds: int = 5, seed: int = 42) -> np.ndarray:
     """Fold number per posting; all postings of a label group share a fold.

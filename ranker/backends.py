@@ -67,6 +67,9 @@ class LightGBMBackend:
     def feature_names(self) -> list[str]:
         return list(self.booster.feature_name())
 
+    def num_features(self) -> int:
+        return int(self.booster.num_feature())
+
 
 class XGBoostBackend:
     name = "xgboost"
@@ -127,6 +130,9 @@ class XGBoostBackend:
 
     def feature_names(self) -> list[str] | None:
         return None  # trained on plain arrays; the schema file holds the names
+
+    def num_features(self) -> int:
+        return int(self.booster.num_features())  # the columns it was trained on
 
 
 BACKENDS = {"lightgbm": LightGBMBackend, "xgboost": XGBoostBackend}

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from common.console import track
-from common.folds import group_folds
+from common.folds import EARLY_STOPPING_FOLDS, group_folds
 
 from .model import PairRanker
 from .sampling import sample_negatives
@@ -38,7 +38,7 @@ class FoldTrainer:
 
     def __init__(self, y: np.ndarray, i: np.ndarray, j: np.ndarray, labels: np.ndarray,
                  n_folds: int = 5, seed: int = 42, negative_rate: float = 1.0,
-                 valid_share: int = 10, weight: np.ndarray | None = None):
+                 valid_share: int = EARLY_STOPPING_FOLDS, weight: np.ndarray | None = None):
         self.y, self.i, self.j = y, i, j
         self.folds = group_folds(labels, n_folds, seed)
         self.inner = group_folds(labels, valid_share, seed + 1) == 0
@@ -66,7 +66,7 @@ class FoldTrainer:
 def out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
                        labels: np.ndarray, feature_names: list[str],
                        make_ranker: Callable[[], PairRanker], n_folds: int = 5, seed: int = 42,
-                       negative_rate: float = 1.0, valid_share: int = 10,
+                       negative_rate: float = 1.0, valid_share: int = EARLY_STOPPING_FOLDS,
                        weight: np.ndarray | None = None) -> OutOfFold:
     """Train one ranker per fold and score that fold's pairs (settings: :class:`FoldTrainer`);
     scoring always covers every pair of the fold."""

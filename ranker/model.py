@@ -114,6 +114,11 @@ class PairRanker:
                 f"the model's features do not match schema.json (model file only: "
                 f"{sorted(set(stored) - set(names))}; schema.json only: "
                 f"{sorted(set(names) - set(stored))})", file=str(model_path))
+        if ranker.model_.num_features() != len(names):  # XGBoost stores no names, only a count
+            raise InputError(
+                f"the model file has {ranker.model_.num_features()} features, schema.json "
+                f"{len(names)}: they are from different runs; rerun `python cli.py "
+                f"train-ranker`", file=str(model_path))
         ranker.feature_names_ = names
         ranker.best_iteration_ = schema.get("best_iteration")
         return ranker, schema

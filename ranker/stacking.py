@@ -27,7 +27,7 @@ import numpy as np
 from common.console import track
 from features import SCORE_GRAPH_FEATURES, ScoreGraph, score_graph_features
 
-from .cv import FoldTrainer, OutOfFold
+from .cv import EARLY_STOPPING_FOLDS, FoldTrainer, OutOfFold
 from .model import PairRanker
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ def stacked_out_of_fold_scores(X: np.ndarray, y: np.ndarray, i: np.ndarray, j: n
                                labels: np.ndarray, feature_names: list[str],
                                make_ranker: Callable[[], PairRanker], first: OutOfFold,
                                n_folds: int = 5, seed: int = 42, negative_rate: float = 1.0,
-                               valid_share: int = 10, weight: np.ndarray | None = None,
+                               valid_share: int = EARLY_STOPPING_FOLDS,
+                               weight: np.ndarray | None = None,
                                make_second: Callable[[], PairRanker] | None = None) -> OutOfFold:
     """Second-stage out-of-fold scores by the nested protocol of this module's docstring.
 

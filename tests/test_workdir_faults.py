@@ -28,6 +28,8 @@ from tests.conftest import ROOT, readme_cases, run_cli
 CANDIDATES = "rerun `python cli.py candidates`"
 TRAIN = "rerun `python cli.py train-ranker`"
 EMBEDDER = "rerun `python cli.py train-embedder`"
+# A checkpoint the user names may be train-embedder's or their own.
+GIVEN = "rerun `python cli.py train-embedder` if it wrote this file, or check the file you gave"
 
 # The commands that read a damaged file, run inside a copy of the run's folder.
 TRAIN_RANKER = ("train-ranker", "--work", "w", "--folds", "3")
@@ -38,6 +40,9 @@ SUBMIT_IMAGES = ("submit", "--postings", "photos.csv", "--images", "photos", "--
                  "--out", "sub.csv")
 TEXT_CANDIDATES = ("candidates", "--postings", "train.csv", "--work", "w", "--k", "5",
                    "--embedders", "tfidf,minilm:model_path=text/final/encoder")
+TORCH_CANDIDATES = ("candidates", "--postings", "photos.csv", "--images", "photos", "--work", "w2",
+                    "--k", "5", "--embedders", "tfidf,image:checkpoint=image/backbone.pth:"
+                    "image_size=32")
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,11 @@ FAULTS = {
     "damaged-xgboost-model": Fault("w/model/ranker.xgb.json", SUBMIT_IMAGES, 2, TRAIN,
                                    "image_run"),
     "damaged-text-checkpoint": Fault("text/final/encoder/model.safetensors", TEXT_CANDIDATES, 2,
-                                     EMBEDDER, "text_checkpoint"),
+                                     GIVEN, "text_checkpoint"),
     "damaged-image-checkpoint": Fault("image/final/encoder/backbone.safetensors", SUBMIT_IMAGES,
-                                      2, EMBEDDER, "image_run"),
+                                      2, GIVEN, "image_run"),
+    "damaged-torch-checkpoint": Fault("image/backbone.pth", TORCH_CANDIDATES, 2, GIVEN,
+                                      "image_run"),
 }
 
 
@@ -104,8 +111,12 @@ def trained(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory) -> Path:
     """40 random photos of 20 products, an ArcFace image checkpoint trained on them for one
-    step (`train-embedder`), and a model trained with XGBoost on candidates embedded with it.
-    Paths are relative to the folder, so a copy of it uses its own checkpoint."""
+    step (`train-embedder`), its backbone also as a torch state dict (`image/backbone.pth`), and
+    a model trained with XGBoost on candidates embedded with it. Paths are relative to the
+    folder, so a copy of it uses its own checkpoint."""
+    import torch
+    from safetensors.torch import load_file
+
     import cli
 
     root = tmp_path_factory.mktemp("image-run")
@@ -122,6 +133,7 @@ def image_run(tmp_path_factory) -> Path:
         assert cli.main(["train-embedder", "--modality", "image", "--postings", "photos.csv",
                          "--images", "photos", "--out", "image", "--max-steps", "1",
                          "--batch-size", "4", "--image-size", "32"]) == 0
+        torch.save(load_file("image/final/encoder/backbone.safetensors"), "image/backbone.pth")
         assert cli.main(["candidates", "--postings", "photos.csv", "--images", "photos",
                          "--work", "w", "--k", "5", "--embedders",
                          "tfidf,image:checkpoint=image/final/encoder:image_size=32"]) == 0
@@ -329,6 +341,60 @@ def test_write_over_the_file_size_limit(limit_kb, artifact, trained, tmp_path):
             if p.is_file()} == model
 
 
+def test_too_few_label_groups_are_refused_before_training(trained, tmp_path, capsys):
+    """Whole label groups are dealt into the folds and into the 10 folds of the rankers'
+    early-stopping split: `train-ranker` and `ablate` (and `Matcher.fit_candidates`) refuse
+    fewer groups than that, naming the postings, before any feature is built."""
+    from common.errors import InputError
+    from pipeline import Candidates, Matcher
+
+    generate_catalog(n_products=6, seed=3).write_csv(tmp_path / "few.csv")
+    few = tmp_path / "few"
+    code, err = _main("candidates", "--postings", str(tmp_path / "few.csv"), "--work", str(few),
+                      "--k", "5", capsys=capsys)
+    assert code == 0, err
+    code, err = _main("train-ranker", "--work", str(few), "--folds", "3", capsys=capsys)
+    line = _one_error_line(err)
+    assert code == 2 and "few.csv, column 'label_group': 6 label groups are too few" in line \
+        and "at least 10; label more products" in line, line
+    assert not (few / "features.parquet").exists() and not (few / "model").exists()
+    candidates = Candidates.load(few)
+    with pytest.raises(InputError, match="6 label groups are too few"):
+        Matcher(folds=3).set_params(**candidates.search_params()).fit_candidates(candidates)
+    work = _copy(trained, tmp_path)  # 40 groups: more than the early-stopping split needs
+    for command in ("train-ranker", "ablate"):
+        code, err = _main(command, "--work", str(work), "--folds", "41", capsys=capsys)
+        line = _one_error_line(err)
+        assert code == 2 and "train.csv, column 'label_group': 40 label groups" in line \
+            and "at least 41; use --folds 40 or fewer" in line, line
+
+
+def test_xgboost_model_of_other_features_is_refused(image_run, tmp_path, capsys, monkeypatch):
+    """An XGBoost model file stores no feature names, only their count: one from a run with
+    other feature groups is refused against schema.json when the model is loaded."""
+    from common.errors import InputError
+    from pipeline import Matcher
+
+    shutil.copytree(image_run, tmp_path / "run")
+    monkeypatch.chdir(tmp_path / "run")
+    shutil.copytree("w", "other")
+    code, err = _main("train-ranker", "--work", "other", "--folds", "3", "--backend", "xgboost",
+                      "--no-stack", "--filter-threshold", "0", "--groups", "similarity",
+                      capsys=capsys)
+    assert code == 0, err
+    counts = [len(json.loads(Path(f"{w}/model/schema.json").read_text())["features"])
+              for w in ("w", "other")]
+    assert counts[0] > counts[1], counts
+    shutil.copy("other/model/ranker.xgb.json", "w/model/ranker.xgb.json")
+    code, err = _main(*SUBMIT_IMAGES, capsys=capsys)
+    line = _one_error_line(err)
+    assert code == 2 and f"w/model/ranker.xgb.json: the model file has {counts[1]} features, " \
+        f"schema.json {counts[0]}" in line and TRAIN in line, line
+    assert not Path("sub.csv").exists()
+    with pytest.raises(InputError, match="ranker.xgb.json: the model file has"):
+        Matcher.load("w")
+
+
 def test_python_api_raises_input_error(trained, tmp_path):
     """The Python API's one documented error type for the same faults."""
     from common.errors import InputError
@@ -373,6 +439,7 @@ def test_every_readme_case_is_tested():
     """README's "When input is wrong" lists the fault cases here under its work directories."""
     tested = set(FAULTS) | {"mixed-work-directory", "features-of-other-candidates",
                             "written-before-fingerprints", "second-writer", "stale-lock",
-                            "write-over-file-size-limit"}
+                            "write-over-file-size-limit", "too-few-label-groups",
+                            "xgboost-model-of-other-features"}
     listed = readme_cases("### Work directories and checkpoints")
     assert listed == tested, (sorted(tested - listed), sorted(listed - tested))
