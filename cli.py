@@ -16,6 +16,7 @@ from common.console import show_logs, stderr, summary
 from common.errors import InputError
 from pipeline import DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, Matcher, ParameterError
 from pipeline.bundle import TOOLKIT_VERSION
+from pipeline.distributed import open_client
 from pipeline.settings import BACKENDS, SEARCH_METHODS, SYMMETRISATIONS
 
 # The toolkit's packages, whose log records the command line shows.
@@ -85,7 +86,8 @@ def run_ablate(args) -> dict:
 
 
 def run_submit(args):
-    matcher = Matcher.load(args.model, args.work).set_params(chunk_size=args.chunk_size or None)
+    matcher = Matcher.load(args.model, args.work).set_params(chunk_size=args.chunk_size or None,
+                                                             client=args.client)
     if args.search:  # otherwise the model's
         matcher.set_params(search=args.search)
     result = matcher.submit(args.postings, args.out, args.images)
@@ -150,6 +152,11 @@ def _training_options(p: argparse.ArgumentParser, groups: str, stack: str) -> No
                    help=stack)
 
 
+def _scheduler_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", help="run as Dask tasks on the dask.distributed scheduler at "
+                   "this address, or local:N (a LocalCluster of N worker processes)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python cli.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -174,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="repeat the blending on the blended vectors (INB)")
     p.add_argument("--blend-power", type=float, default=DEFAULTS["blend_power"],
                    help="neighbour weight = similarity ** POWER (own vector: 1)")
+    _scheduler_option(p)
     p.set_defaults(run=run_candidates)
 
     p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
@@ -189,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
                    help=f"post-processing steps to tune and apply, run in the order "
                         f"{DEFAULT_POSTPROCESS} ('threshold' alone: the plain cut)")
+    _scheduler_option(p)
     p.set_defaults(run=run_train_ranker)
 
     p = sub.add_parser("train-embedder", help="ArcFace-train a text or image embedder")
@@ -241,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="query postings whose pairs are filtered, featurised and scored at a "
                         "time: bounds the memory, not the results (0: all at once; default "
                         "%(default)s)")
+    _scheduler_option(p)
     p.set_defaults(run=run_submit)
 
     p = sub.add_parser("evaluate", help="score a submission against labelled postings")
@@ -289,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        args.run(args)
+        with open_client(getattr(args, "scheduler", None)) as args.client:
+            args.run(args)
     except ParameterError as exc:
         stderr.print(f"[red]error:[/red] --{exc.parameter.replace('_', '-')} {exc.requirement}")
         return 2

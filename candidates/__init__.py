@@ -2,20 +2,20 @@
 
 Public API: :func:`build_candidates`, :class:`CandidateSet`, :class:`Neighbours`,
 :func:`candidate_recall`, :func:`recall_by_source`, :func:`top_k`, :func:`find_neighbours`
-(exact or approximate, ``SEARCH_METHODS``), :func:`pair_similarity`,
-:func:`save_neighbours`, :func:`load_neighbours`, :func:`blend_neighbours`; re-exported from
-:mod:`common.pairs` (their home): :func:`reverse_positions`, :func:`row_pointers`,
-:func:`row_position`.
+(exact or approximate, ``SEARCH_METHODS``; exact over :func:`query_shards` too),
+:func:`pair_similarity`, :func:`save_neighbours`, :func:`load_neighbours`,
+:func:`blend_neighbours`; re-exported from :mod:`common.pairs` (their home):
+:func:`reverse_positions`, :func:`row_pointers`, :func:`row_position`.
 """
 from common.pairs import reverse_positions, row_pointers, row_position
 
 from .blend import blend_neighbours
 from .build import CandidateSet, Neighbours, build_candidates, candidate_recall, recall_by_source
 from .pairs import pair_similarity
-from .search import SEARCH_METHODS, find_neighbours, top_k
+from .search import SEARCH_METHODS, find_neighbours, query_shards, top_k
 from .store import load_neighbours, save_neighbours
 
 __all__ = ["SEARCH_METHODS", "CandidateSet", "Neighbours", "blend_neighbours", "build_candidates",
            "candidate_recall", "find_neighbours", "load_neighbours", "pair_similarity",
-           "recall_by_source", "reverse_positions", "row_pointers", "row_position",
+           "query_shards", "recall_by_source", "reverse_positions", "row_pointers", "row_position",
            "save_neighbours", "top_k"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -31,11 +32,13 @@ class CandidateSet:
     search: dict[str, dict] = field(default_factory=dict)  # per vector embedder: how it searched
 
 
-def build_candidates(embeddings, k: int = 50, search: str = "exact") -> CandidateSet:
+def build_candidates(embeddings, k: int = 50, search: str = "exact",
+                     find: Callable = find_neighbours) -> CandidateSet:
     """Candidate pairs from a list of :class:`embedders.Embedding`.
 
     Dense and sparse embeddings contribute their top-``k`` lists (``search``: exact, ann or
-    auto, see :func:`~candidates.search.find_neighbours`), hash embeddings their
+    auto, see :func:`~candidates.search.find_neighbours`, or ``find``, which takes and returns
+    the same, e.g. over query shards on a cluster), hash embeddings their
     exact-equality blocks. The union is closed under symmetry (if (i, j) is a candidate, so is
     (j, i)), sorted by (i, j), and carries per vector embedder ``sim_<name>`` (cosine for every
     pair; null where either row has no vector) and ``rank_<name>`` (1-based rank of j in i's list;
@@ -52,7 +55,7 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact") -> Candidat
             i, j = hash_block_pairs(emb.vectors, emb.missing)
             keys.append(pair_keys(i, j, n))
         else:
-            index, sims, searched[emb.name] = find_neighbours(emb.vectors, k, emb.missing, search)
+            index, sims, searched[emb.name] = find(emb.vectors, k, emb.missing, search)
             neighbours[emb.name] = Neighbours(index, sims)
             i, j = _list_pairs(index)
             keys.extend([pair_keys(i, j, n), pair_keys(j, i, n)])

@@ -53,30 +53,38 @@ def search_method(method: str, vectors) -> str:
 
 
 def find_neighbours(vectors, k: int, missing: np.ndarray | None = None, method: str = "exact",
-                    device: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                    device: str | None = None, queries: tuple[int, int] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, dict]:
     """:func:`top_k` by ``method`` (exact, ann or auto), and how it searched as plain data:
-    ``method`` (exact or ann) and, for ann, the index parameters."""
+    ``method`` (exact or ann) and, for ann, the index parameters. ``queries`` (start, stop)
+    limits an exact search to those rows' lists, the same as a whole search gives them: one
+    shard of the queries (:func:`query_shards`), a Dask task."""
     n = vectors.shape[0]
     method = search_method(method, vectors)
+    if queries is not None and method != "exact":
+        raise ValueError("only an exact search is split into query shards")
+    first, last = queries or (0, n)
     k_eff = max(0, min(k, n - 1))
     info: dict = {"method": method}
     if k_eff == 0:
-        return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32), info
+        return (np.full((last - first, k), -1, np.int64),
+                np.full((last - first, k), -np.inf, np.float32), info)
     if sp.issparse(vectors):
         matrix = sp.csr_matrix(vectors, dtype=np.float32)
         if method == "ann":
             info.update(bounded_walk(n, k_eff))
-        index, sims = _top_k_sparse(matrix, k_eff, info.get("df_cap"), info.get("prefix"))
+        index, sims = _top_k_sparse(matrix, k_eff, info.get("df_cap"), info.get("prefix"),
+                                    queries)
     elif method == "ann":
         index, sims, params = _ann_dense(np.asarray(vectors, dtype=np.float32), k_eff, missing)
         info.update(params)
     else:
         index, sims = _top_k_dense(np.ascontiguousarray(vectors, dtype=np.float32), k_eff,
-                                   device)
+                                   device, queries)
     if missing is not None and missing.any():
         # Rows without a vector have no neighbours and are nobody's neighbour.
         drop = missing[np.clip(index, 0, None)] | (index < 0)
-        drop[missing] = True
+        drop[missing[first:last]] = True
         index, sims = _compact(np.where(drop, -1, index), np.where(drop, -np.inf, sims))
     if k_eff < k:
         pad = k - k_eff
@@ -105,27 +113,42 @@ def _block_rows(n: int) -> int:
     return int(max(64, min(n, BLOCK_BYTES // (4 * max(n, 1)))))
 
 
-def _top_k_dense(vectors: np.ndarray, k: int, device: str | None) -> tuple[np.ndarray, np.ndarray]:
+def query_shards(vectors, shards: int) -> list[tuple[int, int]]:
+    """About ``shards`` row ranges covering the queries, for :func:`find_neighbours`'
+    ``queries``: whole dense blocks, so that each shard multiplies the very blocks a whole
+    search does."""
+    n = vectors.shape[0]
+    step = max(1, -(-n // max(shards, 1)))
+    if not sp.issparse(vectors):
+        block = _block_rows(n)
+        step = -(-step // block) * block
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _top_k_dense(vectors: np.ndarray, k: int, device: str | None,
+                 queries: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     n = len(vectors)
+    first, last = queries or (0, n)
     every = torch.from_numpy(vectors).to(device)
-    found = np.empty((n, k + 1), dtype=np.int64)
-    sims = np.empty((n, k + 1), dtype=np.float32)
+    found = np.empty((last - first, k + 1), dtype=np.int64)
+    sims = np.empty((last - first, k + 1), dtype=np.float32)
     block = _block_rows(n)
     buffer = torch.empty((block, n), dtype=torch.float32, device=device)
     with torch.inference_mode():
-        for start in range(0, n, block):
-            stop = min(start + block, n)
+        for start in range(first, last, block):
+            stop = min(start + block, last)
+            rows = slice(start - first, stop - first)
             product = torch.mm(every[start:stop], every.T, out=buffer[:stop - start])
             if device == "cpu":
-                found[start:stop], sims[start:stop] = _dense_row_top_k(product.numpy(), k + 1)
+                found[rows], sims[rows] = _dense_row_top_k(product.numpy(), k + 1)
             else:
                 values, index = torch.topk(product, k + 1, dim=1)
-                found[start:stop] = index.cpu().numpy()
-                sims[start:stop] = values.cpu().numpy()
-    return _drop_self(*_order(found, sims), k)
+                found[rows] = index.cpu().numpy()
+                sims[rows] = values.cpu().numpy()
+    return _drop_self(*_order(found, sims), k, first)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -154,8 +177,11 @@ def bounded_walk(n: int, k: int) -> dict:
 
 
 def _top_k_sparse(matrix: sp.csr_matrix, k: int, cap: int | None = None,
-                  prefix: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (``cap`` None) or bounded (see :func:`_inverted_index_top_k`) sparse search."""
+                  prefix: int | None = None, queries: tuple[int, int] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (``cap`` None) or bounded (see :func:`_inverted_index_top_k`) sparse search, of
+    the ``queries`` rows (start, stop; default all)."""
+    first, last = queries or (0, matrix.shape[0])
     postings = matrix.T.tocsr()  # per term, the rows that hold it: an inverted index
     rows, weights = postings.indices, postings.data
     df = np.diff(postings.indptr)
@@ -172,12 +198,14 @@ def _top_k_sparse(matrix: sp.csr_matrix, k: int, cap: int | None = None,
     row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     frequent_indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of[frequent], minlength=matrix.shape[0]), out=frequent_indptr[1:])
+    # Rows outside the queries walk nothing: their terms are cut off.
+    indptr = matrix.indptr[np.clip(np.arange(matrix.shape[0] + 1), first, last)]
     found, sims = _inverted_index_top_k(
-        matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data,
+        indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data,
         postings.indptr.astype(np.int64), rows.astype(np.int64), weights,
         frequent_indptr, matrix.indices[frequent].astype(np.int64), matrix.data[frequent],
         cap, prefix, k + 1, max(1, min(matrix.shape[0], 256)))
-    return _drop_self(*_order(found, sims), k)
+    return _drop_self(*_order(found[first:last], sims[first:last]), k, first)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -323,9 +351,11 @@ def _order(found: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.take_along_axis(found, order, axis=1), np.take_along_axis(sims, order, axis=1)
 
 
-def _drop_self(found: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own index (wherever ties put it) and keep k neighbours."""
-    rows = np.arange(found.shape[0])[:, None]
+def _drop_self(found: np.ndarray, sims: np.ndarray, k: int,
+               first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own index (row ``first`` + r for row r; wherever ties put it) and keep
+    k neighbours."""
+    rows = np.arange(first, first + found.shape[0])[:, None]
     is_self = found == rows
     # Where self is absent (exact duplicates crowded it out), drop the last slot instead.
     no_self = ~is_self.any(axis=1)

@@ -34,6 +34,15 @@ class Embedding:
     def __len__(self) -> int:
         return self.vectors.shape[0]
 
+    @classmethod
+    def stack(cls, parts: list[Embedding]) -> Embedding:
+        """One embedding of consecutive chunks of postings, each embedded apart."""
+        first = parts[0]
+        vectors = sp.vstack([p.vectors for p in parts], format="csr") if first.kind == "sparse" \
+            else np.concatenate([p.vectors for p in parts])
+        return cls(first.name, first.kind, vectors, np.concatenate([p.missing for p in parts]),
+                   modality=first.modality)
+
 
 class Embedder:
     """Base class. Parameters live in ``__init__`` (plain data, as in scikit-learn); ``embed`` does
@@ -43,6 +52,9 @@ class Embedder:
     kind: ClassVar[str]
     modality: ClassVar[str] = "text"
     input_columns: ClassVar[tuple[str, ...]] = ("posting_id", "title")
+    # Row r's vector depends on row r alone, so chunks of postings can be embedded apart (as
+    # Dask tasks) with the same vectors.
+    per_posting: ClassVar[bool] = False
 
     def get_config(self) -> dict[str, Any]:
         """The ``__init__`` parameters and their values (as scikit-learn's ``get_params``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -26,8 +27,10 @@ MANIFEST = "manifest.json"
 
 
 def embed_catalog(embedder: Embedder, postings: pl.DataFrame, cache_dir: Path | None,
-                  images_dir: Path | None = None) -> Embedding:
-    """Vectors of ``postings`` from the cache when valid, else computed and cached."""
+                  images_dir: Path | None = None, compute: Callable | None = None) -> Embedding:
+    """Vectors of ``postings`` from the cache when valid, else computed and cached; by
+    ``compute(embedder, postings, images_dir)`` where given (the same vectors, made elsewhere:
+    Dask tasks), else by ``embedder.embed``."""
     columns = tuple(c for c in embedder.input_columns if c in postings.columns)
     key = embedder.cache_key(fingerprint(postings, columns),
                              extra=str(images_dir) if images_dir else "")
@@ -37,7 +40,8 @@ def embed_catalog(embedder: Embedder, postings: pl.DataFrame, cache_dir: Path | 
         if cached is not None:
             return cached
     start = time.perf_counter()
-    embedding = embedder.embed(postings, images_dir)
+    embedding = embedder.embed(postings, images_dir) if compute is None \
+        else compute(embedder, postings, images_dir)
     embedding.modality = embedder.modality
     embedding.manifest = {
         "embedder": embedder.name, "kind": embedding.kind, "modality": embedder.modality, "config": embedder.get_config(),

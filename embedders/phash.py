@@ -20,6 +20,7 @@ class PhashEmbedder(Embedder):
     kind = "hash"
     modality = "image"
     input_columns = ("posting_id", "image", "image_phash")
+    per_posting = True
 
     def __init__(self, hash_size: int = 8):
         self.hash_size = hash_size

@@ -50,15 +50,26 @@ class TfidfEmbedder(Embedder):
     def model_fingerprint(self) -> str:
         return f"scikit-learn-{sklearn.__version__}"
 
-    def embed(self, postings: pl.DataFrame, images_dir: Path | None = None) -> Embedding:
-        titles = clean_titles(postings["title"])
-        missing = np.array([t == "" for t in titles], dtype=bool)
-        vectorizer = TfidfVectorizer(
+    def vectorizer(self, counts: tuple | None = None) -> TfidfVectorizer:
+        """scikit-learn's vectorizer with these settings; with ``counts`` (:func:`merge_counts`)
+        one whose counting pass over the titles is done already."""
+        vectorizer = (TfidfVectorizer if counts is None else _CountedVectorizer)(
             analyzer=self.analyzer, ngram_range=self.ngram_range, min_df=self.min_df,
             max_df=self.max_df, binary=self.binary, sublinear_tf=self.sublinear_tf,
             stop_words=self.stop_words, max_features=self.max_features, dtype=np.float32,
             # Single-character tokens ("3", "x", "l") carry sizes and variants in titles.
             **({"token_pattern": r"(?u)\b\w+\b"} if self.analyzer == "word" else {}))
+        vectorizer.counts = counts
+        return vectorizer
+
+    def embed(self, postings: pl.DataFrame, images_dir: Path | None = None,
+              counts: tuple | None = None) -> Embedding:
+        """The vectors of ``postings``; ``counts`` are their titles' term counts made
+        elsewhere (:func:`count_terms` over chunks, as Dask tasks, then :func:`merge_counts`),
+        which give the same vectors."""
+        titles = clean_titles(postings["title"])
+        missing = np.array([t == "" for t in titles], dtype=bool)
+        vectorizer = self.vectorizer(counts)
         try:
             matrix = vectorizer.fit_transform(titles)
         except ValueError:  # empty vocabulary: every title blank or only stop words
@@ -87,3 +98,59 @@ class TfidfEmbedder(Embedder):
         sample = np.random.default_rng(self.seed).choice(rows, self.svd_fit_rows, replace=False)
         svd.fit(matrix[np.sort(sample)])
         return svd.transform(matrix)
+
+
+class _CountedVectorizer(TfidfVectorizer):
+    """A TfidfVectorizer whose counting pass was made elsewhere (``counts``: the vocabulary and
+    counts matrix of :func:`merge_counts`): ``fit_transform`` then runs scikit-learn's own
+    pruning, column sorting and weighting on them."""
+
+    def _count_vocab(self, raw_documents, fixed_vocab):
+        vocabulary, counts = self.counts
+        if not vocabulary:
+            raise ValueError("empty vocabulary")
+        return dict(vocabulary), counts.copy()
+
+
+def count_terms(embedder: TfidfEmbedder, titles: pl.Series) -> tuple[dict, object]:
+    """One chunk of titles' term counts by scikit-learn's own counting pass: the vocabulary in
+    first-occurrence order (term → column) and the counts matrix; a chunk without any term
+    gives an empty vocabulary and its row count."""
+    try:
+        return embedder.vectorizer()._count_vocab(clean_titles(titles), False)
+    except ValueError:  # no term at all
+        return {}, len(titles)
+
+
+def merge_counts(parts: list[tuple[dict, object]]) -> tuple[dict, object]:
+    """The vocabulary and counts one pass over every title gives, from consecutive chunks'
+    (:func:`count_terms`): a term's column is the rank of its first occurrence in the whole
+    catalog, and each row's entries are in column order."""
+    vocabulary: dict[str, int] = {}
+    mappings = []
+    for terms, _ in parts:
+        mapping = np.empty(len(terms), dtype=np.int64)
+        for term, column in terms.items():
+            mapping[column] = vocabulary.setdefault(term, len(vocabulary))
+        mappings.append(mapping)
+    made = [counts for _, counts in parts if not isinstance(counts, int)]
+    if not made:
+        return {}, None
+    rows, indices, data, lengths = 0, [], [], [np.zeros(1, dtype=np.int64)]
+    for (_, counts), mapping in zip(parts, mappings):
+        if isinstance(counts, int):
+            rows += counts
+            lengths.append(np.zeros(counts, dtype=np.int64))
+            continue
+        rows += counts.shape[0]
+        indices.append(mapping[counts.indices])
+        data.append(counts.data)
+        lengths.append(np.diff(counts.indptr).astype(np.int64))
+    indptr = np.cumsum(np.concatenate(lengths))
+    wide = indptr[-1] > np.iinfo(np.int32).max
+    index_type = np.int64 if wide else np.int32
+    merged = type(made[0])((np.concatenate(data), np.concatenate(indices).astype(index_type),
+                            indptr.astype(index_type)), shape=(rows, len(vocabulary)),
+                           dtype=made[0].dtype)
+    merged.sort_indices()
+    return vocabulary, merged

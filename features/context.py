@@ -125,17 +125,29 @@ class PairContext:
         (the table is sorted by i, so each is a contiguous row range), sharing this context's
         whole-table values; the whole table at once where ``postings_per_chunk`` is None or
         covers the catalog."""
+        ranges = self.chunk_rows(postings_per_chunk)
+        if len(ranges) == 1:
+            yield self
+            return
+        for start, stop in ranges:
+            yield self.chunk(start, stop)
+
+    def chunk_rows(self, postings_per_chunk: int | None) -> list[tuple[int, int]]:
+        """The row ranges of :meth:`chunks` (one covering the table where it is one chunk), so
+        that the chunks can be made elsewhere (:meth:`chunk`: a Dask task on a worker)."""
         if self.rows is not None:
             raise ValueError("chunks of a chunk")
         if postings_per_chunk is None or postings_per_chunk >= self.n:
-            yield self
-            return
+            return [(0, self.candidates.height)]
         if postings_per_chunk < 1:
             raise ValueError("postings_per_chunk must be at least 1")
         bounds = np.searchsorted(self.table_i, np.arange(0, self.n, postings_per_chunk))
         bounds = np.unique(np.append(bounds, len(self.table_i)))  # empty ranges dropped
         if len(bounds) < 2:  # no pair at all
-            yield self
-        for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            yield PairContext(self.candidates, self.postings, self.embeddings, self.neighbours,
-                              (start, stop), self._shared)
+            return [(0, 0)]
+        return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+    def chunk(self, start: int, stop: int) -> PairContext:
+        """The view of rows ``start:stop``, sharing this context's whole-table values."""
+        return PairContext(self.candidates, self.postings, self.embeddings, self.neighbours,
+                           (start, stop), self._shared)

@@ -26,10 +26,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from candidates import SEARCH_METHODS
 from common.atomic import read_json
 from common.errors import InputError
-from features import SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP
+from features import (SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP, FeatureTable, PairContext,
+                      build_features)
 from postprocess import PostProcessor
 from ranker import SCHEMA_FILE, PairFilter, PairRanker, write_importance
 
@@ -147,6 +150,21 @@ class ModelBundle:
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),
                    search_by_embedder=schema.get("search_by_embedder"),
                    candidates_fingerprint=schema.get("candidates_fingerprint"), folder=folder)
+
+    # ------------------------------------------------------------------------------ applying
+
+    def filter_scores(self, ctx: PairContext) -> np.ndarray:
+        """The first-pass filter's p(match) of ``ctx``'s pairs (one chunk of a table: which
+        pairs it keeps is decided over the whole table's scores)."""
+        cheap = build_features(ctx, self.pair_filter.groups)
+        self.check_features(cheap.names, FILTER_FOLDER)
+        return self.pair_filter.score(cheap.matrix(self.pair_filter.feature_names_))
+
+    def first_stage_features(self, ctx: PairContext) -> FeatureTable:
+        """The first stage's features of ``ctx``'s pairs, refused unless they are the model's."""
+        features = build_features(ctx, self.groups)
+        self.check_features(features.names)
+        return features
 
     def check_features(self, built: list[str], part: str | None = None) -> None:
         """Refuse a model whose features (the first stage's, or the ``filter`` part's) are not

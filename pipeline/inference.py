@@ -3,7 +3,7 @@ scores, post-processing, the submission table."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,46 +11,51 @@ import polars as pl
 
 from common.console import Timer
 from common.pairs import find_pairs
-from features import build_features
 from postprocess import to_submission
 from ranker import predict_second_stage
 
 from .bundle import ModelBundle
+from .distributed import score_on
 from .stages import Candidates, kept_by_filter, pair_arrays
 
 
 @dataclass
 class Matching:
     """The outcome of matching one catalog: every scored pair (``i``, ``j``, ``p``, ``kept``:
-    in the final match sets), the submission table and the counts for ``submit.json``."""
+    in the final match sets), the submission table, and the counts and how each vector
+    embedder searched (``search``: method and index parameters) for ``submit.json``."""
 
     pairs: pl.DataFrame
     submission: pl.DataFrame
     candidate_pairs: int
     seconds: dict
+    search: dict = field(default_factory=dict)
 
 
 def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
-                chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                chunk_size: int | None = None,
+                client=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """p(match) of the candidate pairs the filter keeps, by the last stage of ``bundle``.
 
     The filter, the features and the first stage run over chunks of ``chunk_size`` query
     postings (all at once by default), so peak memory follows the chunk, not the catalog; the
     second stage reads the first stage's feature blocks back from a temporary folder where
-    there is more than one chunk.
+    there is more than one chunk. With a Dask ``client`` the chunks are tasks on its cluster
+    (:mod:`pipeline.distributed`), with the same results.
     """
     table = candidates.table
     if bundle.pair_filter is not None:
-        table = kept_by_filter(candidates, bundle, timer, chunk_size)
+        table = kept_by_filter(candidates, bundle, timer, chunk_size, client)
     ranker, second = bundle.ranker, bundle.second
     ctx = candidates.context(table)
+    if client is not None:
+        return ctx.table_i, ctx.table_j, score_on(client, bundle, ctx, timer, chunk_size)
     chunks = list(ctx.chunks(chunk_size))
     first = [np.empty(0, np.float32)]
     with FeatureBlocks(spill=second is not None and len(chunks) > 1) as blocks:
         for chunk in chunks:
             with timer.step("features"):
-                features = build_features(chunk, bundle.groups)
-            bundle.check_features(features.names)
+                features = bundle.first_stage_features(chunk)
             with timer.step("score"):
                 for block in features.row_blocks(ranker.feature_names_):
                     first.append(ranker.predict(block))
@@ -97,10 +102,10 @@ class FeatureBlocks:
 
 
 def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
-          chunk_size: int | None = None) -> Matching:
-    """Score a catalog's candidates (over chunks of ``chunk_size`` query postings), post-process
-    them and tabulate the match sets."""
-    i, j, p = score_pairs(bundle, candidates, timer, chunk_size)
+          chunk_size: int | None = None, client=None) -> Matching:
+    """Score a catalog's candidates (over chunks of ``chunk_size`` query postings; tasks on
+    a Dask ``client``'s cluster), post-process them and tabulate the match sets."""
+    i, j, p = score_pairs(bundle, candidates, timer, chunk_size, client)
     n = candidates.postings.height
     with timer.step("postprocess"):
         kept_i, kept_j, kept_score = bundle.processor.predict(i, j, p, n)

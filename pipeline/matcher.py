@@ -47,6 +47,9 @@ class Matcher:
     ``train-ranker`` is written there.
     ``chunk_size`` is how many query postings' pairs matching a catalog filters, featurises and
     scores at a time (None: all at once): it bounds the memory, the results do not depend on it.
+    ``client`` (a ``distributed.Client``) runs the work as Dask tasks on its cluster
+    (:mod:`pipeline.distributed`): matching gives the same pairs and scores, training fits the
+    rankers with ``lightgbm.dask`` / ``xgboost.dask``.
     """
 
     def __init__(self, embedders: str | list = DEFAULT_EMBEDDERS, k: int = 50,
@@ -58,7 +61,7 @@ class Matcher:
                  stack: bool = True, weight_by_group_size: bool = False,
                  postprocess: str | list[str] = DEFAULT_POSTPROCESS,
                  chunk_size: int | None = DEFAULT_CHUNK_SIZE,
-                 cache_dir: str | Path | None = None):
+                 cache_dir: str | Path | None = None, client=None):
         self.embedders = embedders
         self.k = k
         self.search = search
@@ -77,6 +80,7 @@ class Matcher:
         self.postprocess = postprocess
         self.chunk_size = chunk_size
         self.cache_dir = cache_dir
+        self.client = client
 
     # ------------------------------------------------------------------ scikit-learn protocol
 
@@ -107,9 +111,11 @@ class Matcher:
         and :class:`~common.errors.InputError` on an unknown embedder or step."""
         params = self.get_params()
         check_ranges(params)
-        # Where and in how many chunks a run works changes its memory, never its results.
+        # Where, in how many chunks and on which cluster a run works changes its memory and
+        # speed, not what the model is.
         params.pop("cache_dir")
         params.pop("chunk_size")
+        params.pop("client")
         params.update(embedders=embedder_specs(self.embedders),
                       postprocess=postprocess_steps(self.postprocess),
                       groups=feature_groups(self.groups))
@@ -141,9 +147,10 @@ class Matcher:
             if work is not None:
                 work.remove_stale_temporaries()
                 write_parquet(work.postings, frame)
-        embeddings = embed(frame, params["embedders"], work and work.embeddings, images, timer)
+        embeddings = embed(frame, params["embedders"], work and work.embeddings, images, timer,
+                           self.client)
         blend = blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)
-        found = search(embeddings, self.k, blend, timer, self.search)
+        found = search(embeddings, self.k, blend, timer, self.search, self.client)
         if work is not None:
             with timer.step("write"):
                 write_parquet(work.candidates, found.table)
@@ -186,7 +193,7 @@ class Matcher:
         with self._locked():
             if work is not None:
                 work.remove_stale_temporaries()
-            fitted = train(candidates, params, work, timer)
+            fitted = train(candidates, params, work, timer, self.client, self.chunk_size)
         self.bundle_ = fitted.bundle
         self.cv_report_ = fitted.metrics
         self.oof_scores_ = fitted.oof_scores
@@ -206,10 +213,13 @@ class Matcher:
             images = images_folder(images)
         work = self._work()
         with self._locked():  # the embeddings cache is written there
-            embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer)
-        found = search(embeddings, bundle.k, bundle.blend, timer, self.search)
-        return match(bundle, Candidates(frame, embeddings, found.table, found.neighbours),
-                     timer, self.chunk_size)
+            embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer,
+                               self.client)
+        found = search(embeddings, bundle.k, bundle.blend, timer, self.search, self.client)
+        result = match(bundle, Candidates(frame, embeddings, found.table, found.neighbours),
+                       timer, self.chunk_size, self.client)
+        result.search = found.search
+        return result
 
     def predict(self, postings, images: str | Path | None = None) -> pl.DataFrame:
         """The submission table: ``posting_id`` and ``matches`` (space-separated ids, self
@@ -241,6 +251,7 @@ class Matcher:
                 "postings": result.submission.height, "candidate_pairs": result.candidate_pairs,
                 "pairs": result.pairs.height,
                 "matches_per_posting": round(float(sizes.mean()), 3), "out": str(out),
+                "search_by_embedder": result.search, "chunk_size": self.chunk_size,
                 "seconds": result.seconds})
         return result
 

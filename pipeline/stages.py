@@ -19,7 +19,9 @@ from common.errors import InputError
 from common.postings import fingerprint
 from common.workdir import WorkDir
 from embedders import Embedding, create_embedder, embed_catalog
-from features import PairContext, build_features
+from features import PairContext
+
+from .distributed import embed_on, filter_scores_on, neighbours_on
 
 log = logging.getLogger(__name__)
 
@@ -146,39 +148,45 @@ def images_folder(images: str | Path | None) -> Path | None:
 
 
 def embed(postings: pl.DataFrame, specs: list[dict], cache: Path | None, images: Path | None,
-          timer: Timer) -> list[Embedding]:
+          timer: Timer, client=None) -> list[Embedding]:
+    """Each embedder's vectors (from the cache where valid); with a Dask ``client``, computed
+    by tasks on its cluster where the embedder allows (:func:`~pipeline.distributed.embed_on`)."""
+    compute = None if client is None else embed_on(client)
     embeddings = []
     for spec in specs:
         embedder = create_embedder(spec["name"], **spec.get("config", {}))
         with timer.step(f"embed_{spec['name']}"):
-            embeddings.append(embed_catalog(embedder, postings, cache, images))
+            embeddings.append(embed_catalog(embedder, postings, cache, images, compute))
     return embeddings
 
 
 def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer,
-           method: str = "exact") -> CandidateSet:
+           method: str = "exact", client=None) -> CandidateSet:
     """Candidate search (``method``: exact, ann or auto), after neighbour blending of the
-    vectors when ``blend`` asks for it."""
+    vectors when ``blend`` asks for it; with a Dask ``client`` an exact search runs as tasks
+    over shards of query rows (:func:`~pipeline.distributed.neighbours_on`)."""
     if blend:
         with timer.step("blend"):
             embeddings = [blend_neighbours(e, **blend, search=method) for e in embeddings]
     with timer.step("search"):
-        return build_candidates(embeddings, k, method)
+        if client is None:
+            return build_candidates(embeddings, k, method)
+        return build_candidates(embeddings, k, method, neighbours_on(client))
 
 
-def kept_by_filter(candidates: Candidates, bundle, timer: Timer,
-                   chunk_size: int | None = None) -> pl.DataFrame:
+def kept_by_filter(candidates: Candidates, bundle, timer: Timer, chunk_size: int | None = None,
+                   client=None) -> pl.DataFrame:
     """The candidate pairs a fitted first-pass filter keeps (matching a new catalog), scored
-    over chunks of ``chunk_size`` query postings: only one chunk's features exist at a time."""
-    pair_filter = bundle.pair_filter
+    over chunks of ``chunk_size`` query postings: only one chunk's features exist at a time
+    (with a Dask ``client``, one task per chunk on its cluster)."""
     with timer.step("filter"):
         ctx = candidates.context()
-        scores = [np.empty(0, np.float32)]
-        for chunk in ctx.chunks(chunk_size):
-            cheap = build_features(chunk, pair_filter.groups)
-            bundle.check_features(cheap.names, "filter")
-            scores.append(pair_filter.score(cheap.matrix(pair_filter.feature_names_)))
-        keep = pair_filter.decide(np.concatenate(scores), ctx.table_i, ctx.table_j, ctx.n)
+        if client is None:
+            scores = np.concatenate([np.empty(0, np.float32), *map(bundle.filter_scores,
+                                                                   ctx.chunks(chunk_size))])
+        else:
+            scores = filter_scores_on(client, ctx, bundle, chunk_size)
+        keep = bundle.pair_filter.decide(scores, ctx.table_i, ctx.table_j, ctx.n)
         return candidates.table.filter(pl.Series(keep))
 
 

@@ -13,12 +13,13 @@ from common.atomic import write_json, write_parquet
 from common.console import Timer
 from common.postings import label_codes
 from common.workdir import WorkDir
-from features import SCORE_GRAPH_FEATURES, FeatureTable, build_features
+from features import SCORE_GRAPH_FEATURES, FeatureTable, PairContext, build_features
 from postprocess import PostProcessor
 from ranker import (SECOND_STAGE_PARAMS, PairFilter, PairRanker, fit_final, group_size_weights,
                     out_of_fold_scores, stacked_matrix, stacked_out_of_fold_scores)
 
 from .bundle import ModelBundle
+from .distributed import build_features_on
 from .settings import feature_groups, postprocess_steps
 from .stages import Candidates, table_fingerprint
 
@@ -35,9 +36,9 @@ class Training:
     oof_scores: pl.DataFrame
 
 
-def ranker_factory(backend: str, seed: int, stage: int = 1):
+def ranker_factory(backend: str, seed: int, stage: int = 1, client=None):
     params = SECOND_STAGE_PARAMS[backend] if stage == 2 else None
-    return lambda: PairRanker(backend=backend, params=params, seed=seed)
+    return lambda: PairRanker(backend=backend, params=params, seed=seed, client=client)
 
 
 def training_pairs(features: FeatureTable, postings: pl.DataFrame):
@@ -48,12 +49,22 @@ def training_pairs(features: FeatureTable, postings: pl.DataFrame):
     return labels, i, j, (labels[i] == labels[j]).astype(np.float32)
 
 
-def fit_pair_filter(candidates: Candidates, params: dict, timer: Timer):
+def features_of(ctx: PairContext, groups: list[str] | None, client=None,
+                chunk_size: int | None = None) -> FeatureTable:
+    """The features of every pair of ``ctx``: in this process, or one task per chunk of query
+    postings on a Dask ``client``'s cluster (the same table)."""
+    if client is None:
+        return build_features(ctx, groups)
+    return build_features_on(client, ctx, groups, chunk_size)
+
+
+def fit_pair_filter(candidates: Candidates, params: dict, timer: Timer, client=None,
+                    chunk_size: int | None = None):
     """The first-pass filter on the cheap groups (out of fold) and the table it keeps."""
     pair_filter = PairFilter(params["filter_threshold"], backend=params["backend"],
-                             seed=params["seed"])
+                             seed=params["seed"], client=client)
     with timer.step("filter"):
-        cheap = build_features(candidates.context(), pair_filter.groups)
+        cheap = features_of(candidates.context(), pair_filter.groups, client, chunk_size)
         labels, i, j, y = training_pairs(cheap, candidates.postings)
         pair_filter.fit(cheap.matrix(), y, i, j, labels, cheap.names, params["folds"],
                         params["negative_rate"])
@@ -65,9 +76,11 @@ def fit_pair_filter(candidates: Candidates, params: dict, timer: Timer):
 
 
 def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
-          timer: Timer | None = None) -> Training:
+          timer: Timer | None = None, client=None, chunk_size: int | None = None) -> Training:
     """Fit every part of the pipeline on labelled ``candidates`` with the Matcher's ``params``;
-    with ``work``, features.parquet / features.json land there as soon as they are built."""
+    with ``work``, features.parquet / features.json land there as soon as they are built.
+    With a Dask ``client`` the features are built by tasks over chunks of ``chunk_size`` query
+    postings at most and every ranker trains on its cluster."""
     timer = timer or Timer()
     steps = postprocess_steps(params["postprocess"])
     groups = feature_groups(params["groups"])
@@ -79,9 +92,10 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
     negative_rate, stack = params["negative_rate"], params["stack"]
     pair_filter = filter_groups = None
     if params["filter_threshold"] > 0:
-        pair_filter, filter_groups, table = fit_pair_filter(candidates, params, timer)
+        pair_filter, filter_groups, table = fit_pair_filter(candidates, params, timer, client,
+                                                            chunk_size)
     with timer.step("features"):
-        features = build_features(candidates.context(table), groups)
+        features = features_of(candidates.context(table), groups, client, chunk_size)
     if work is not None:
         with timer.step("write_features"):
             write_parquet(work.features, features.frame)
@@ -91,7 +105,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
     labels, i, j, y = training_pairs(features, postings)
     X = features.matrix()
     weight = group_size_weights(i, labels) if params["weight_by_group_size"] else None
-    make_ranker = ranker_factory(backend, seed)
+    make_ranker = ranker_factory(backend, seed, client=client)
     with timer.step("cross_validation"):
         oof = out_of_fold_scores(X, y, i, j, labels, features.names, make_ranker, folds, seed,
                                  negative_rate=negative_rate, weight=weight)
@@ -105,7 +119,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
             second_oof = stacked_out_of_fold_scores(
                 X, y, i, j, labels, features.names, make_ranker, oof, folds, seed,
                 negative_rate=negative_rate, weight=weight,
-                make_second=ranker_factory(backend, seed, stage=2))
+                make_second=ranker_factory(backend, seed, stage=2, client=client))
         scores = second_oof.scores
     oof_scores = pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32), "p": scores,
                                **({"p_first_stage": oof.scores} if stack else {})})
@@ -123,7 +137,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
         with timer.step("final_second_stage"):
             second = fit_final(stacked_matrix(X, oof.scores, i, j, postings.height), y,
                                features.names + list(SCORE_GRAPH_FEATURES),
-                               ranker_factory(backend, seed, stage=2),
+                               ranker_factory(backend, seed, stage=2, client=client),
                                second_rounds, seed, negative_rate, weight)
     figures = processor.report_
     first_cut = first_cut or processor

@@ -5,7 +5,8 @@ Public API: :class:`PairRanker`, :func:`out_of_fold_scores`, :func:`fit_final`,
 :func:`group_size_weights`, :func:`ablate_groups`, :func:`ablation_markdown`,
 :func:`ablation_chart`, :func:`write_importance`, :data:`BACKENDS`, :data:`SCHEMA_FILE`;
 the second stage: :func:`stacked_out_of_fold_scores`, :func:`stacked_matrix`,
-:func:`predict_second_stage`, :data:`SECOND_STAGE_PARAMS` (its score-graph features live with
+:func:`predict_second_stage` (:func:`second_stage_rows`: one block of it),
+:data:`SECOND_STAGE_PARAMS` (its score-graph features live with
 the other feature groups, in :mod:`features.score_graph`).
 """
 from .ablation import ablate_groups, ablation_chart, ablation_markdown
@@ -15,11 +16,11 @@ from .filter import FILTER_GROUPS, PairFilter
 from .importance import write_importance
 from .model import SCHEMA_FILE, PairRanker
 from .sampling import group_size_weights, sample_negatives
-from .stacking import (SECOND_STAGE_PARAMS, predict_second_stage, stacked_matrix,
-                       stacked_out_of_fold_scores)
+from .stacking import (SECOND_STAGE_PARAMS, predict_second_stage, second_stage_rows,
+                       stacked_matrix, stacked_out_of_fold_scores)
 
 __all__ = ["BACKENDS", "FILTER_GROUPS", "OutOfFold", "PairFilter", "PairRanker", "SCHEMA_FILE",
            "SECOND_STAGE_PARAMS", "ablate_groups", "ablation_chart", "ablation_markdown",
            "fit_final", "group_size_weights", "out_of_fold_scores", "predict_second_stage",
-           "sample_negatives", "stacked_matrix", "stacked_out_of_fold_scores",
+           "sample_negatives", "second_stage_rows", "stacked_matrix", "stacked_out_of_fold_scores",
            "write_importance"]

@@ -94,8 +94,12 @@ class XGBoostBackend:
         self.booster = xgb.train(self.params, train, num_boost_round=rounds, evals=evals,
                                  early_stopping_rounds=early_stopping if evals else None,
                                  verbose_eval=False)
+        return self.keep_best(rounds, bool(evals))
+
+    def keep_best(self, rounds: int, stopped_early: bool) -> int:
+        """Cut the booster after its best tree when early stopping judged it; the trees kept."""
         best = getattr(self.booster, "best_iteration", None)
-        if best is not None and evals:
+        if best is not None and stopped_early:
             self.booster = self.booster[: best + 1]
             return best + 1
         return rounds

@@ -34,12 +34,13 @@ class PairFilter:
     ``X`` holds the features of the feature ``groups``. :meth:`fit` scores the training pairs
     out of fold (protocol P1, the folds the main ranker uses), so ``oof_keep_`` is the kept set
     those pairs would get from a filter that never saw their labels; the model used by
-    :meth:`keep` on new catalogs is then fitted on all pairs.
+    :meth:`keep` on new catalogs is then fitted on all pairs. With a Dask ``client`` its
+    rankers train on the cluster (see :class:`~ranker.model.PairRanker`).
     """
 
     def __init__(self, threshold: float = 0.05, groups: tuple[str, ...] = FILTER_GROUPS,
                  backend: str = "lightgbm", rounds: int = 200, early_stopping: int = 20,
-                 num_threads: int = 0, seed: int = 42):
+                 num_threads: int = 0, seed: int = 42, client=None):
         self.threshold = threshold
         self.groups = list(groups)
         self.backend = backend
@@ -47,11 +48,15 @@ class PairFilter:
         self.early_stopping = early_stopping
         self.num_threads = num_threads
         self.seed = seed
+        self.client = client
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "client": None}  # a connection to a cluster, not model state
 
     def _make_ranker(self) -> PairRanker:
         return PairRanker(self.backend, params=SMALL_PARAMS.get(self.backend), rounds=self.rounds,
                           early_stopping=self.early_stopping, num_threads=self.num_threads,
-                          seed=self.seed)
+                          seed=self.seed, client=self.client)
 
     def fit(self, X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
             labels: np.ndarray, feature_names: list[str], n_folds: int = 5,

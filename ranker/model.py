@@ -2,6 +2,7 @@
 (LightGBM text model or XGBoost JSON model) beside a JSON schema of its features."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -20,11 +21,13 @@ class PairRanker:
     """Scikit-learn-style estimator: parameters in ``__init__``, learned state in ``fit``.
 
     With ``valid_mask`` given to :meth:`fit`, those rows are held out for early stopping (at most
-    ``rounds`` trees, stopping after ``early_stopping`` rounds without improvement).
+    ``rounds`` trees, stopping after ``early_stopping`` rounds without improvement). With a Dask
+    ``client``, :meth:`fit` trains on its cluster (:mod:`ranker.dask_backend`); the fitted
+    model is the same kind of booster.
     """
 
     def __init__(self, backend: str = "lightgbm", params: dict | None = None, rounds: int = 1000,
-                 early_stopping: int = 50, num_threads: int = 0, seed: int = 42):
+                 early_stopping: int = 50, num_threads: int = 0, seed: int = 42, client=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {sorted(BACKENDS)}")
         self.backend = backend
@@ -33,6 +36,10 @@ class PairRanker:
         self.early_stopping = early_stopping
         self.num_threads = num_threads
         self.seed = seed
+        self.client = client
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "client": None}  # a connection to a cluster, not model state
 
     def fit(self, X: np.ndarray, y: np.ndarray, feature_names: list[str],
             valid_mask: np.ndarray | None = None, weight: np.ndarray | None = None) -> PairRanker:
@@ -40,14 +47,19 @@ class PairRanker:
             raise ValueError(f"{X.shape[1]} columns but {len(feature_names)} feature names")
         self.model_ = BACKENDS[self.backend](self.params, self.num_threads, self.seed)
         self.feature_names_ = list(feature_names)
+        fit = self.model_.fit
+        if self.client is not None:
+            from .dask_backend import fit_on_cluster
+
+            fit = functools.partial(fit_on_cluster, self.model_, self.client)
         if valid_mask is not None and valid_mask.any():
             train = ~valid_mask
-            self.best_iteration_ = self.model_.fit(
+            self.best_iteration_ = fit(
                 X[train], y[train], None if weight is None else weight[train],
                 X[valid_mask], y[valid_mask], self.rounds, self.early_stopping, self.feature_names_)
         else:
-            self.best_iteration_ = self.model_.fit(X, y, weight, None, None, self.rounds, 0,
-                                                   self.feature_names_)
+            self.best_iteration_ = fit(X, y, weight, None, None, self.rounds, 0,
+                                       self.feature_names_)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -115,11 +115,18 @@ def predict_second_stage(second: PairRanker, blocks: Iterable[np.ndarray],
     graph = ScoreGraph(i, j, first_scores, n)
     out, start = [np.empty(0, np.float32)], 0
     for block in blocks:
-        stop = start + len(block)
-        if stop > len(graph):
-            raise ValueError(f"the blocks hold more pairs than the {len(graph)} scores")
-        out.append(second.predict(_side_by_side(block, graph.features(start, stop))))
-        start = stop
+        out.append(second_stage_rows(second, block, graph, start))
+        start += len(block)
     if start != len(graph):
         raise ValueError(f"the blocks hold {start} pairs, the scores {len(graph)}")
     return np.concatenate(out)
+
+
+def second_stage_rows(second: PairRanker, block: np.ndarray, graph: ScoreGraph,
+                      start: int) -> np.ndarray:
+    """Second-stage p(match) of the pairs from row ``start`` on whose first-stage features are
+    ``block``: one block's worth of :func:`predict_second_stage`, which a Dask task runs."""
+    stop = start + len(block)
+    if stop > len(graph):
+        raise ValueError(f"the blocks hold more pairs than the {len(graph)} scores")
+    return second.predict(_side_by_side(block, graph.features(start, stop)))

@@ -133,6 +133,13 @@ def test_search_is_recorded_and_replayed_and_a_wrong_value_exits_2(tmp_path):
     schema = json.loads((work / "model" / "schema.json").read_text())
     assert schema["params"]["search"] == "ann"
     assert schema["search_by_embedder"] == by_embedder
+    done = run_cli("submit", "--postings", str(tmp_path / "train.csv"), "--model", str(work),
+                   "--work", str(tmp_path / "s"), "--out", str(tmp_path / "s.csv"),
+                   "--search", "exact")
+    assert done.returncode == 0, done.stderr
+    submitted = json.loads((tmp_path / "s" / "submit.json").read_text())
+    assert submitted["search_by_embedder"] == {"tfidf": {"method": "exact"},
+                                               "tfidf_char": {"method": "exact"}}
     for command in (["candidates", "--postings", str(tmp_path / "train.csv"), "--work",
                      str(tmp_path / "x")],
                     ["submit", "--postings", str(tmp_path / "train.csv"), "--model", str(work),

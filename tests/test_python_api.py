@@ -124,7 +124,7 @@ def test_predict_pairs_and_save_load_round_trip(fitted, tmp_path):
     matcher.save(tmp_path / "model")
     loaded = Matcher.load(tmp_path / "model")
     assert loaded.get_params() == {**matcher.validate_params(), "cache_dir": None,
-                                   "chunk_size": matcher.chunk_size}
+                                   "chunk_size": matcher.chunk_size, "client": None}
     assert loaded.predict(test).equals(submission)
 
 
