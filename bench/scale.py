@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,300000,1000000")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--extra", default="", help="more submit options, e.g. '--chunk-size 0'")
+    parser.add_argument("--limit-seconds", type=float,
+                        help="kill a submit that runs longer and record where it was")
     parser.add_argument("--out", default="bench/scale.json")
     parser.add_argument("--plot", default="docs/scale.png")
     args = parser.parse_args()
@@ -52,10 +54,11 @@ def main() -> None:
             del catalog
             row = {"postings": size, **run_submit(scratch / "catalog.csv", args.model,
                                                    scratch / "work", scratch / "submission.csv",
-                                                   args.extra.split())}
+                                                   args.extra.split(), args.limit_seconds)}
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        row["ms_per_posting"] = round(1000 * row["wall_seconds"] / size, 3)
+        if "not_finished" not in row:
+            row["ms_per_posting"] = round(1000 * row["wall_seconds"] / size, 3)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
         _write(args, rows)
@@ -66,7 +69,7 @@ def _write(args, rows: list[dict]) -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"model": args.model, "extra": args.extra,
                                           "rows": rows}, indent=2) + "\n")
-    _plot(rows, Path(args.plot))
+    _plot([row for row in rows if "stage_seconds" in row], Path(args.plot))
 
 
 def _plot(rows: list[dict], path: Path) -> None:
@@ -99,6 +102,7 @@ def _plot(rows: list[dict], path: Path) -> None:
 
 
 def _table(rows: list[dict]) -> None:
+    rows = [row for row in rows if "stage_seconds" in row]
     stages = sorted({stage for row in rows for stage in row["stage_seconds"]})
     print("| stage | " + " | ".join(f"{row['postings']:,}" for row in rows) + " |")
     print("| --- | " + " | ".join("---:" for _ in rows) + " |")

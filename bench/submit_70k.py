@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,19 +38,31 @@ from datasets import reworded_catalog  # noqa: E402
 
 
 def run_submit(catalog: Path, model: str, work: Path, out: Path,
-               extra: list[str] | None = None) -> dict:
-    """One `submit` in a fresh process under GNU time: wall, CPU, peak RSS, stage seconds."""
+               extra: list[str] | None = None, timeout: float | None = None) -> dict:
+    """One `submit` in a fresh process under GNU time: wall, CPU, peak RSS, stage seconds. Past
+    ``timeout`` seconds the process group is killed and the result says so, with the last lines
+    the command logged (where it was)."""
     command = ["/usr/bin/time", "-v", sys.executable, str(ROOT / "cli.py"), "submit",
                "--postings", str(catalog), "--model", model, "--work", str(work), "--out", str(out),
                *(extra or [])]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    # A session of its own, so that a timeout kills the Python process under GNU time too.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, cwd=ROOT, start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        return {"not_finished": f"killed after {timeout:.0f} s",
+                "wall_seconds": round(time.perf_counter() - start, 1),
+                "log_tail": [line for line in stderr.splitlines() if line.strip()][-8:]}
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"submit failed:\n{done.stderr}")
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", done.stderr).group(1))
+    if process.returncode != 0:
+        sys.exit(f"submit failed:\n{stderr}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", stderr).group(1))
               for kind in ("User", "System"))
     report = json.loads((work / "submit.json").read_text())
     submission = hashlib.sha256(out.read_bytes()).hexdigest()

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from candidates import find_neighbours, top_k
 from candidates.ann import cells
-from candidates.search import _top_k_sparse, search_method
+from candidates.search import SPARSE_CAP_MAX, _top_k_sparse, bounded_walk, search_method
 from datasets import generate_catalog
 from embedders.base import l2_normalise_rows
 from tests.conftest import run_cli
@@ -106,6 +106,15 @@ def test_bounded_sparse_walk_is_exact_above_every_df_and_exact_in_its_similariti
     np.testing.assert_allclose(sims[valid], np.einsum("ij,ij->i", dense[rows[valid]],
                                                       dense[index[valid]]), rtol=1e-5, atol=1e-6)
     assert recall(index, exact[0]) >= 0.9
+
+
+def test_the_bounded_walks_work_per_query_stops_growing_with_the_catalog():
+    """A query sums whole lists of at most df_cap rows and reads at most prefix rows of a longer
+    one: bounds that stop growing with n, so the whole walk grows linearly."""
+    walks = [bounded_walk(n, 50) for n in (10_000, 100_000, 1_000_000, 100_000_000)]
+    caps = [walk["df_cap"] for walk in walks]
+    assert caps == sorted(caps) and caps[-1] == caps[-2] == SPARSE_CAP_MAX
+    assert walks[-1]["prefix"] == walks[-2]["prefix"] == max(200, SPARSE_CAP_MAX // 32)
 
 
 def test_auto_is_exact_below_the_crossover():
