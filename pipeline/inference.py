@@ -35,25 +35,24 @@ class Matching:
 def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
                 chunk_size: int | None = None,
                 client=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """p(match) of the candidate pairs the filter keeps, by the last stage of ``bundle``.
+    """p(match) of every pair of ``candidates.table`` (the pairs the filter kept), by the last
+    stage of ``bundle``.
 
-    The filter, the features and the first stage run over chunks of ``chunk_size`` query
-    postings (all at once by default), so peak memory follows the chunk, not the catalog; the
+    The features and the first stage run over chunks of ``chunk_size`` query postings (all at
+    once by default), so the features held at once follow the chunk, not the catalog; the
     second stage reads the first stage's feature blocks back from a temporary folder where
     there is more than one chunk. With a Dask ``client`` the chunks are tasks on its cluster
     (:mod:`pipeline.distributed`), with the same results.
     """
-    table = candidates.table
-    if bundle.pair_filter is not None:
-        table = kept_by_filter(candidates, bundle, timer, chunk_size, client)
     ranker, second = bundle.ranker, bundle.second
-    ctx = candidates.context(table)
+    ctx = candidates.context(candidates.table)
+    i, j, n = ctx.table_i, ctx.table_j, ctx.n
     if client is not None:
-        return ctx.table_i, ctx.table_j, score_on(client, bundle, ctx, timer, chunk_size)
-    chunks = list(ctx.chunks(chunk_size))
+        return i, j, score_on(client, bundle, ctx, timer, chunk_size)
     first = [np.empty(0, np.float32)]
-    with FeatureBlocks(spill=second is not None and len(chunks) > 1) as blocks:
-        for chunk in chunks:
+    with FeatureBlocks(spill=second is not None
+                       and len(ctx.chunk_rows(chunk_size)) > 1) as blocks:
+        for chunk in ctx.chunks(chunk_size):
             with timer.step("features"):
                 features = bundle.first_stage_features(chunk)
             with timer.step("score"):
@@ -61,12 +60,15 @@ def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
                     first.append(ranker.predict(block))
                     if second is not None:
                         blocks.add(block)
-            del features
+            del features, chunk
+        # The per-posting and whole-table values the features shared are not needed by the
+        # second stage, whose score graph is the next peak of memory.
+        del ctx
         p = np.concatenate(first)
-        i, j = ctx.table_i, ctx.table_j
+        del first
         if second is not None:
             with timer.step("second_stage"):
-                p = predict_second_stage(second, blocks, p, i, j, ctx.n)
+                p = predict_second_stage(second, blocks, p, i, j, n)
     return i, j, p
 
 
@@ -103,8 +105,14 @@ class FeatureBlocks:
 
 def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
           chunk_size: int | None = None, client=None) -> Matching:
-    """Score a catalog's candidates (over chunks of ``chunk_size`` query postings; tasks on
-    a Dask ``client``'s cluster), post-process them and tabulate the match sets."""
+    """Score a catalog's candidates (the filter over every candidate pair, then the kept ones
+    over chunks of ``chunk_size`` query postings; tasks on a Dask ``client``'s cluster),
+    post-process them and tabulate the match sets. ``candidates.table`` is replaced by the
+    pairs the filter keeps, so that the whole candidate table (at a million postings, 2 GiB and
+    more) is let go once the filter has decided."""
+    candidate_pairs = candidates.table.height
+    if bundle.pair_filter is not None:
+        candidates.table = kept_by_filter(candidates, bundle, timer, chunk_size, client)
     i, j, p = score_pairs(bundle, candidates, timer, chunk_size, client)
     n = candidates.postings.height
     with timer.step("postprocess"):
@@ -115,4 +123,4 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
     kept[position[position >= 0]] = True
     pairs = pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32), "p": p,
                           "kept": kept})
-    return Matching(pairs, submission, candidates.table.height, timer.seconds)
+    return Matching(pairs, submission, candidate_pairs, timer.seconds)
