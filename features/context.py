@@ -54,12 +54,16 @@ class PairContext:
 
     @property
     def table_i(self) -> np.ndarray:
-        """Query ends of every pair of the table (not only this chunk's)."""
-        return self.shared("table_i", lambda: self.candidates["i"].to_numpy().astype(np.int64))
+        """Query ends of every pair of the table (not only this chunk's), int32 as in the
+        table (int64 copies of both ends were 1.2 GB at a million postings)."""
+        return self.shared("table_i", lambda: self._end("i"))
 
     @property
     def table_j(self) -> np.ndarray:
-        return self.shared("table_j", lambda: self.candidates["j"].to_numpy().astype(np.int64))
+        return self.shared("table_j", lambda: self._end("j"))
+
+    def _end(self, name: str) -> np.ndarray:
+        return self.candidates[name].cast(pl.Int32).to_numpy()
 
     @cached_property
     def i(self) -> np.ndarray:
@@ -74,8 +78,8 @@ class PairContext:
         """Position in the whole table of each pair's reverse (j, i); -1 where it is absent."""
         from common.pairs import reverse_positions
 
-        whole = self.shared("reverse", lambda: reverse_positions(self.table_i, self.table_j,
-                                                                 self.n))
+        whole = self.shared("reverse", lambda: _narrow(reverse_positions(
+            self.table_i, self.table_j, self.n)))
         return whole[self.start:self.stop]
 
     @property
@@ -151,3 +155,8 @@ class PairContext:
         """The view of rows ``start:stop``, sharing this context's whole-table values."""
         return PairContext(self.candidates, self.postings, self.embeddings, self.neighbours,
                            (start, stop), self._shared)
+
+
+def _narrow(positions: np.ndarray) -> np.ndarray:
+    """Pair positions as int32 where the table has fewer than 2³¹ pairs (half the memory)."""
+    return positions.astype(np.int32) if len(positions) < 2**31 else positions

@@ -36,13 +36,15 @@ def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
                 chunk_size: int | None = None,
                 client=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """p(match) of every pair of ``candidates.table`` (the pairs the filter kept), by the last
-    stage of ``bundle``.
+    stage of ``bundle``, with the pairs' ends ``i``, ``j`` (int32).
 
     The features and the first stage run over chunks of ``chunk_size`` query postings (all at
     once by default), so the features held at once follow the chunk, not the catalog; the
     second stage reads the first stage's feature blocks back from a temporary folder where
-    there is more than one chunk. With a Dask ``client`` the chunks are tasks on its cluster
-    (:mod:`pipeline.distributed`), with the same results.
+    there is more than one chunk. Without a Dask ``client``, ``candidates`` is used up: only
+    its postings are left once the first stage has scored every pair
+    (:meth:`Candidates.let_go_of_pairs`). With a ``client`` the chunks are tasks on its
+    cluster (:mod:`pipeline.distributed`), with the same results.
     """
     ranker, second = bundle.ranker, bundle.second
     ctx = candidates.context(candidates.table)
@@ -61,9 +63,12 @@ def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
                     if second is not None:
                         blocks.add(block)
             del features, chunk
-        # The per-posting and whole-table values the features shared are not needed by the
-        # second stage, whose score graph is the next peak of memory.
+        # The second stage and post-processing, the next peaks of memory, need none of the
+        # pair table, the vectors, the neighbour lists and the values the features shared (at
+        # a million postings, about 4 GiB of them).
+        i, j = i.copy(), j.copy()
         del ctx
+        candidates.let_go_of_pairs()
         p = np.concatenate(first)
         del first
         if second is not None:
@@ -107,9 +112,10 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
           chunk_size: int | None = None, client=None) -> Matching:
     """Score a catalog's candidates (the filter over every candidate pair, then the kept ones
     over chunks of ``chunk_size`` query postings; tasks on a Dask ``client``'s cluster),
-    post-process them and tabulate the match sets. ``candidates.table`` is replaced by the
-    pairs the filter keeps, so that the whole candidate table (at a million postings, 2 GiB and
-    more) is let go once the filter has decided."""
+    post-process them and tabulate the match sets. ``candidates`` is used up, so that what a
+    stage no longer needs is let go: its table is replaced by the pairs the filter keeps (the
+    whole candidate table is 2 GiB and more at a million postings), and its pairs, vectors and
+    neighbour lists are dropped before the second stage."""
     candidate_pairs = candidates.table.height
     if bundle.pair_filter is not None:
         candidates.table = kept_by_filter(candidates, bundle, timer, chunk_size, client)

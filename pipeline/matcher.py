@@ -216,9 +216,13 @@ class Matcher:
             embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer,
                                self.client)
         found = search(embeddings, bundle.k, bundle.blend, timer, self.search, self.client)
-        result = match(bundle, Candidates(frame, embeddings, found.table, found.neighbours),
-                       timer, self.chunk_size, self.client)
-        result.search = found.search
+        # match() lets go of what it has used (at a million postings, the whole candidate
+        # table is 2 GiB), so nothing here may keep a reference to it.
+        candidates = Candidates(frame, embeddings, found.table, found.neighbours)
+        searched = found.search
+        del found, embeddings, frame
+        result = match(bundle, candidates, timer, self.chunk_size, self.client)
+        result.search = searched
         return result
 
     def predict(self, postings, images: str | Path | None = None) -> pl.DataFrame:

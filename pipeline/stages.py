@@ -66,6 +66,13 @@ class Candidates:
         embeddings = embed(postings, specs, work.embeddings, images, timer or Timer())
         return cls(postings, embeddings, table, neighbours, report)
 
+    def let_go_of_pairs(self) -> None:
+        """Drop the pair table, the vectors and the neighbour lists, keeping the postings:
+        matching a catalog calls it once the first stage has scored every pair."""
+        self.table = self.table.clear()
+        self.embeddings = []
+        self.neighbours = {}
+
     def search_params(self) -> dict:
         """The Matcher parameters these candidates were searched with."""
         blend = self.report.get("blend") or {}
