@@ -202,22 +202,21 @@ def _top_k_sparse(matrix: sp.csr_matrix, k: int, cap: int | None = None,
     row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     frequent_indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of[frequent], minlength=matrix.shape[0]), out=frequent_indptr[1:])
-    # Rows outside the queries walk nothing: their terms are cut off.
-    indptr = matrix.indptr[np.clip(np.arange(matrix.shape[0] + 1), first, last)]
     found, sims = _inverted_index_top_k(
-        indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data,
+        matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data,
         postings.indptr.astype(np.int64), rows.astype(np.int64), weights,
         frequent_indptr, matrix.indices[frequent].astype(np.int64), matrix.data[frequent],
-        cap, prefix, k + 1, max(1, min(matrix.shape[0], 256)))
-    return _drop_self(*_order(found[first:last], sims[first:last]), k, first)
+        cap, prefix, k + 1, first, last, max(1, min(last - first, 256)))
+    return _drop_self(*_order(found, sims), k, first)
 
 
 @numba.njit(parallel=True, cache=True)
 def _inverted_index_top_k(indptr, indices, data, postings_indptr, postings_rows, postings_data,
                           frequent_indptr, frequent_indices, frequent_data, cap, prefix, k,
-                          chunks):  # pragma: no cover (compiled)
-    """Each row's ``k`` largest positive inner products with every row (itself included; ties:
-    lower row), without forming the product: the row's terms' posting lists are summed into a
+                          first, last, chunks):  # pragma: no cover (compiled)
+    """For each row of ``first:last`` (one row per output row), its ``k`` largest positive
+    inner products with every row (itself included; ties: lower row), without forming the
+    product: the row's terms' posting lists are summed into a
     dense accumulator, then a size-k min-heap reads the rows they touched. This is scipy's
     sparse product fused with the selection and run on every core; scipy's product is single-
     threaded and holds a block's few hundred million overlaps in memory.
@@ -232,16 +231,16 @@ def _inverted_index_top_k(indptr, indices, data, postings_indptr, postings_rows,
     ``prefix`` bound stopped a list early. With ``cap`` at least every list's length this is
     the exact walk, sum for sum."""
     rows = len(indptr) - 1
-    found = np.full((rows, k), -1, dtype=np.int64)
-    sims = np.full((rows, k), -np.inf, dtype=np.float32)
-    per_chunk = (rows + chunks - 1) // chunks
+    found = np.full((last - first, k), -1, dtype=np.int64)
+    sims = np.full((last - first, k), -np.inf, dtype=np.float32)
+    per_chunk = (last - first + chunks - 1) // chunks
     for chunk in numba.prange(chunks):
         total = np.zeros(rows, dtype=np.float32)
         seen = np.full(rows, -1, dtype=np.int64)  # the query row that last touched each row
         touched = np.empty(rows, dtype=np.int64)
         query = np.zeros(len(postings_indptr) - 1, dtype=np.float32)  # frequent-term weights
         frequent_terms = np.empty(len(postings_indptr) - 1, dtype=np.int64)
-        for r in range(chunk * per_chunk, min(rows, (chunk + 1) * per_chunk)):
+        for r in range(first + chunk * per_chunk, min(last, first + (chunk + 1) * per_chunk)):
             count = 0
             terms = 0
             for x in range(indptr[r], indptr[r + 1]):
@@ -259,7 +258,7 @@ def _inverted_index_top_k(indptr, indices, data, postings_indptr, postings_rows,
                         touched[count] = other
                         count += 1
                     total[other] += weight * postings_data[y]
-            values, columns = sims[r], found[r]  # row r's heap, worst entry at the root
+            values, columns = sims[r - first], found[r - first]  # r's heap, worst at the root
             size = 0
             for t in range(count):
                 other = touched[t]

@@ -5,6 +5,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from candidates import build_candidates, candidate_recall, pair_similarity, top_k
+from candidates.search import find_neighbours, query_shards
 from common.pairs import find_pairs, pair_keys, reverse_positions, split_keys, unique_keys
 from embedders import Embedding
 from embedders.base import l2_normalise_rows
@@ -45,6 +46,23 @@ def test_sparse_top_k_matches_brute_force():
     # Rows that share no term are not neighbours: those slots are empty.
     assert (index[~shares_a_term] == -1).all() and np.isneginf(sims[~shares_a_term]).all()
     assert (index[shares_a_term] >= 0).all()
+
+
+def test_query_shards_give_the_lists_of_a_whole_search():
+    # what a Dask cluster runs: each shard searches only its own rows, the same as a whole search
+    rng = np.random.default_rng(3)
+    dense = random_dense(n=500)
+    sparse = l2_normalise_rows(sp.random(500, 60, density=0.08, random_state=4, format="csr",
+                                         dtype=np.float32))
+    missing = rng.random(500) < 0.05
+    for vectors in (dense, sparse):
+        whole = find_neighbours(vectors, 10, missing, "exact")
+        shards = [find_neighbours(vectors, 10, missing, "exact", queries=shard)
+                  for shard in query_shards(vectors, 7)]
+        # dense shards are whole blocks of the product (one at this size), sparse ones rows
+        assert sum(len(s[0]) for s in shards) == 500 and (len(shards) > 1) == sp.issparse(vectors)
+        np.testing.assert_array_equal(np.vstack([s[0] for s in shards]), whole[0])
+        np.testing.assert_array_equal(np.vstack([s[1] for s in shards]), whole[1])
 
 
 def test_missing_rows_have_no_neighbours_and_are_nobodys_neighbour():
