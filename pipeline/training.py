@@ -11,6 +11,7 @@ import polars as pl
 from candidates import candidate_recall
 from common.atomic import write_json, write_parquet
 from common.console import Timer
+from common.metric import entity_resolution_scores
 from common.postings import label_codes
 from common.workdir import WorkDir
 from features import SCORE_GRAPH_FEATURES, FeatureTable, PairContext, build_features
@@ -140,10 +141,14 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
                                ranker_factory(backend, seed, stage=2, client=client),
                                second_rounds, seed, negative_rate, weight)
     figures = processor.report_
+    # The entity-resolution figures of the same out-of-fold match sets (self included, as the
+    # per-posting ones count it).
+    resolution = entity_resolution_scores(*processor.predict(i, j, scores, postings.height)[:2],
+                                          labels)
     first_cut = first_cut or processor
     first_figures = first_cut.report_[0]
     metrics = {
-        **{k: figures[-1][k] for k in ("f1", "precision", "recall")},
+        **{k: figures[-1][k] for k in ("f1", "precision", "recall")}, **resolution,
         "threshold": processor.steps_[0].threshold_, "postprocess_steps": figures,
         "backend": backend, "folds": folds, "seed": seed, "negative_rate": negative_rate,
         "weight_by_group_size": params["weight_by_group_size"],

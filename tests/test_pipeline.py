@@ -30,6 +30,13 @@ def test_reports_have_the_contracted_fields(trained):
     metrics = json.loads((trained / "w" / "metrics.json").read_text())
     assert {"f1", "precision", "recall", "threshold", "seconds", "postprocess_steps"} <= set(metrics)
     assert metrics["f1"] > 0.6
+    # the entity-resolution figures of the same match sets: B-cubed averages the per-posting
+    # precision and recall
+    for name in ("pairwise", "bcubed"):
+        assert set(metrics[name]) == {"precision", "recall", "f1"}
+        assert all(0 <= value <= 1 for value in metrics[name].values())
+    assert metrics["bcubed"]["precision"] == pytest.approx(metrics["precision"], abs=1e-5)
+    assert metrics["bcubed"]["recall"] == pytest.approx(metrics["recall"], abs=1e-5)
     schema = json.loads((trained / "w" / "model" / "schema.json").read_text())
     assert {f["group"] for f in schema["features"]} >= {"similarity", "phash"}
     assert (trained / "w" / "model" / "ranker.lgb.txt").exists()
