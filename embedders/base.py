@@ -12,6 +12,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from common.text import CLEANUP_VERSION
+
 # Kinds of vectors and how candidate search treats them:
 #   dense  - float32 n × d, L2-normalised rows; exact inner-product top-K (candidates.top_k)
 #   sparse - CSR float32 n × d, L2-normalised rows; exact top-K by chunked sparse products
@@ -70,7 +72,8 @@ class Embedder:
 
     def cache_key(self, postings_fingerprint: str, extra: str = "") -> str:
         payload = json.dumps([self.name, self.get_config(), self.model_fingerprint(),
-                              postings_fingerprint, extra], sort_keys=True, default=str)
+                              postings_fingerprint, extra, CLEANUP_VERSION], sort_keys=True,
+                             default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -20,7 +20,8 @@ class TfidfEmbedder(Embedder):
 
     With ``svd_components`` the sparse matrix is projected by a seeded truncated SVD (LSA) to a
     dense L2-normalised matrix; without it the vectors stay sparse. Character n-grams need the
-    projection: their sparse self-product is dense. The SVD is fitted on at most
+    projection: their sparse self-product is dense. Accents are folded (``strip_accents``,
+    scikit-learn's option) after the shared clean-up (:func:`common.text.clean_titles`). The SVD is fitted on at most
     ``svd_fit_rows`` rows (a seeded sample; None: all) and projects every row: its randomized
     passes over a million rows' character n-grams cost minutes, the projection one product.
     """
@@ -32,7 +33,8 @@ class TfidfEmbedder(Embedder):
                  min_df: int = 1, max_df: float = 1.0, binary: bool = False,
                  sublinear_tf: bool = True, stop_words: str | None = None,
                  max_features: int | None = None, svd_components: int | None = None,
-                 svd_fit_rows: int | None = 100_000, seed: int = 0):
+                 svd_fit_rows: int | None = 100_000, strip_accents: str | None = "unicode",
+                 seed: int = 0):
         self.analyzer = analyzer
         self.ngram_range = tuple(ngram_range)
         self.min_df = min_df
@@ -43,6 +45,7 @@ class TfidfEmbedder(Embedder):
         self.max_features = max_features
         self.svd_components = svd_components
         self.svd_fit_rows = svd_fit_rows
+        self.strip_accents = strip_accents
         self.seed = seed
         if svd_components:
             self.kind = "dense"
@@ -57,6 +60,9 @@ class TfidfEmbedder(Embedder):
             analyzer=self.analyzer, ngram_range=self.ngram_range, min_df=self.min_df,
             max_df=self.max_df, binary=self.binary, sublinear_tf=self.sublinear_tf,
             stop_words=self.stop_words, max_features=self.max_features, dtype=np.float32,
+            # "Éclair" and "eclair" are one term to a sparse model ("unicode": NFKD, marks
+            # dropped; None keeps accents).
+            strip_accents=self.strip_accents,
             # Single-character tokens ("3", "x", "l") carry sizes and variants in titles.
             **({"token_pattern": r"(?u)\b\w+\b"} if self.analyzer == "word" else {}))
         vectorizer.counts = counts

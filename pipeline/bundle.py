@@ -20,6 +20,7 @@ toolkit could not replay with an :class:`~common.errors.InputError` naming the f
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -31,6 +32,7 @@ import numpy as np
 from candidates import SEARCH_METHODS
 from common.atomic import read_json
 from common.errors import InputError
+from common.text import CLEANUP_VERSION
 from features import (SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP, FeatureTable, PairContext,
                       build_features)
 from postprocess import PostProcessor
@@ -39,6 +41,8 @@ from ranker import SCHEMA_FILE, PairFilter, PairRanker, write_importance
 FILTER_FOLDER = "filter"
 STACK_FOLDER = "stack"
 TOOLKIT_VERSION = "0.1.0"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,7 +117,8 @@ class ModelBundle:
             "stack": STACK_FOLDER if self.second else None, "feature_groups": self.groups,
             "postprocess": self.processor.fitted_params(), "params": self.params,
             "oof_metrics": self.oof_metrics, "search_by_embedder": self.search_by_embedder,
-            "candidates_fingerprint": self.candidates_fingerprint})
+            "candidates_fingerprint": self.candidates_fingerprint,
+            "title_cleanup": CLEANUP_VERSION})
         write_importance(self.ranker.gain_importance(), self.feature_groups, folder)
         return folder
 
@@ -134,6 +139,13 @@ class ModelBundle:
         ranker, schema = PairRanker.load(folder)
         where = str(folder / SCHEMA_FILE)
         _check_settings(schema, where)
+        if schema.get("title_cleanup", 1) != CLEANUP_VERSION:
+            # Its rankers learnt from titles cleaned another way (before version 2, byte escapes
+            # were deleted, not decoded): the model still runs, a little off its own figures.
+            log.warning(f"{where}: trained with title clean-up version "
+                        f"{schema.get('title_cleanup', 1)}, this toolkit cleans titles with "
+                        f"version {CLEANUP_VERSION}; retrain (`python cli.py train-ranker`) "
+                        f"for figures that hold")
         processor = _postprocessor(schema, where)
         filter_folder = _part(schema, folder, "filter")
         pair_filter = PairFilter.load(filter_folder) if filter_folder else None

@@ -28,6 +28,7 @@ from common.errors import InputError
 from common.metric import per_posting_scores, read_submission, submission_pairs
 from common.pairs import find_pairs, pair_keys
 from common.postings import has_labels, label_codes
+from common.text import display_titles
 from common.workdir import WorkDir
 from pipeline import ParameterError
 
@@ -289,7 +290,7 @@ def _page_data(postings: pl.DataFrame, listing: _Listing, rows: np.ndarray,
     m = len(rows)
     page_row = np.full(listing.n, -1, np.int64)
     page_row[rows] = np.arange(m)
-    titles = postings["title"].fill_null("").gather(rows).to_list()
+    titles = display_titles(postings["title"].gather(rows)).to_list()  # escapes decoded
     data: dict = {
         "ids": postings["posting_id"].gather(rows).to_list(),
         "titles": [t if len(t) <= TITLE_CHARS else t[: TITLE_CHARS - 1] + "…" for t in titles]}

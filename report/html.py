@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 
+from common.text import display_titles
+
 from .gallery import Card, Pair
 from .run import Matches, Run
 
@@ -256,7 +258,7 @@ def _ablation_box(run: Run) -> str:
 def _gallery(run: Run, matches: Matches, cards: list[Card], thumbs: dict[int, str],
              images) -> str:
     ids = run.postings["posting_id"].to_list()
-    titles = run.postings["title"].to_list()
+    titles = display_titles(run.postings["title"]).to_list()  # escapes decoded
     labels = run.postings["label_group"].to_list()
     sections = ["<h2>Galleries</h2>",
                 '<p class="note">Each card is one posting (the query, shaded) with its predicted '
