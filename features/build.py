@@ -14,6 +14,7 @@ from .context import PairContext
 from .fused import fused_features
 from .fuzzy import fuzzy_features
 from .graph import graph_features
+from .identifiers import identifier_features
 from .neighbourhood import neighbourhood_features
 from .phash import phash_features
 from .similarity import similarity_features
@@ -29,6 +30,10 @@ FEATURE_GROUPS: dict[str, FeatureGroup] = {
     "fuzzy": fuzzy_features,
     "neighbourhood": neighbourhood_features,
     "graph": graph_features,
+}
+# Groups built only when named (``--groups``): they pay on some catalogs, not on all.
+OPTIONAL_GROUPS: dict[str, FeatureGroup] = {
+    "identifiers": identifier_features,
 }
 
 
@@ -57,17 +62,19 @@ class FeatureTable:
 
 
 def build_features(ctx: PairContext, groups: list[str] | None = None) -> FeatureTable:
-    """Run the named groups (all by default) over ``ctx``'s pairs."""
+    """Run the named groups (those of :data:`FEATURE_GROUPS` by default; :data:`OPTIONAL_GROUPS`
+    when named) over ``ctx``'s pairs."""
     groups = list(FEATURE_GROUPS) if groups is None else groups
-    unknown = sorted(set(groups) - set(FEATURE_GROUPS))
+    known = {**FEATURE_GROUPS, **OPTIONAL_GROUPS}
+    unknown = sorted(set(groups) - set(known))
     if unknown:
-        raise ValueError(f"unknown feature groups {unknown}; known: {sorted(FEATURE_GROUPS)}")
+        raise ValueError(f"unknown feature groups {unknown}; known: {sorted(known)}")
     columns: dict[str, np.ndarray] = {}
     owner: dict[str, str] = {}
     seconds: dict[str, float] = {}
     for group in track(groups, "features"):
         start = time.perf_counter()
-        for name, values in FEATURE_GROUPS[group](ctx).items():
+        for name, values in known[group](ctx).items():
             if name in owner:
                 raise RuntimeError(f"feature {name!r} produced by both {owner[name]} and {group}")
             columns[name] = np.asarray(values, dtype=np.float32)
