@@ -64,6 +64,7 @@ class ModelBundle:
     search_by_embedder: dict | None = None  # per vector embedder, how training searched
     oof_metrics: dict | None = None
     candidates_fingerprint: str | None = None  # of the pairs it was trained on (None: older)
+    score_quantiles: list | None = None  # of the out-of-fold scores (None: older models)
     folder: Path | None = None          # where it was loaded from, for the refusal messages
 
     @property
@@ -118,7 +119,7 @@ class ModelBundle:
             "postprocess": self.processor.fitted_params(), "params": self.params,
             "oof_metrics": self.oof_metrics, "search_by_embedder": self.search_by_embedder,
             "candidates_fingerprint": self.candidates_fingerprint,
-            "title_cleanup": CLEANUP_VERSION})
+            "title_cleanup": CLEANUP_VERSION, "score_quantiles": self.score_quantiles})
         write_importance(self.ranker.gain_importance(), self.feature_groups, folder)
         return folder
 
@@ -161,7 +162,8 @@ class ModelBundle:
                    pair_filter=pair_filter, filter_groups=filter_groups, second=second,
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),
                    search_by_embedder=schema.get("search_by_embedder"),
-                   candidates_fingerprint=schema.get("candidates_fingerprint"), folder=folder)
+                   candidates_fingerprint=schema.get("candidates_fingerprint"),
+                   score_quantiles=schema.get("score_quantiles"), folder=folder)
 
     # ------------------------------------------------------------------------------ applying
 

@@ -2,6 +2,7 @@
 scores, post-processing, the submission table."""
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +13,13 @@ import polars as pl
 from common.console import Timer
 from common.pairs import find_pairs
 from postprocess import to_submission
-from ranker import predict_second_stage
+from ranker import SCORE_SHIFT_WARN_ABOVE, predict_second_stage, score_shift
 
 from .bundle import ModelBundle
 from .distributed import score_on
 from .stages import Candidates, kept_by_filter, pair_arrays
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Matching:
     candidate_pairs: int
     seconds: dict
     search: dict = field(default_factory=dict)
+    score_shift: float | None = None  # from the training scores (ranker.score_shift)
 
 
 def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
@@ -121,6 +125,13 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
         candidates.table = kept_by_filter(candidates, bundle, timer, chunk_size, client)
     i, j, p = score_pairs(bundle, candidates, timer, chunk_size, client)
     n = candidates.postings.height
+    shift = score_shift(bundle.score_quantiles, p) if bundle.score_quantiles else None
+    if shift is not None and shift > SCORE_SHIFT_WARN_ABOVE:
+        log.warning(f"the pair scores of this catalog are far from those of the catalog the "
+                    f"model was trained on (Kolmogorov-Smirnov distance {shift:.2f} > "
+                    f"{SCORE_SHIFT_WARN_ABOVE}): its thresholds and post-processing were tuned "
+                    f"there and may over- or under-match here; check the matches on labelled "
+                    f"pairs or train on this catalog")
     with timer.step("postprocess"):
         kept_i, kept_j, kept_score = bundle.processor.predict(i, j, p, n)
         submission = to_submission(candidates.postings["posting_id"], kept_i, kept_j, kept_score)
@@ -129,4 +140,4 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
     kept[position[position >= 0]] = True
     pairs = pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32), "p": p,
                           "kept": kept})
-    return Matching(pairs, submission, candidate_pairs, timer.seconds)
+    return Matching(pairs, submission, candidate_pairs, timer.seconds, score_shift=shift)

@@ -256,6 +256,7 @@ class Matcher:
                 "pairs": result.pairs.height,
                 "matches_per_posting": round(float(sizes.mean()), 3), "out": str(out),
                 "search_by_embedder": result.search, "chunk_size": self.chunk_size,
+                "score_shift": result.score_shift,
                 "seconds": result.seconds})
         return result
 

@@ -17,7 +17,8 @@ from common.workdir import WorkDir
 from features import SCORE_GRAPH_FEATURES, FeatureTable, PairContext, build_features
 from postprocess import PostProcessor
 from ranker import (SECOND_STAGE_PARAMS, PairFilter, PairRanker, fit_final, group_size_weights,
-                    out_of_fold_scores, stacked_matrix, stacked_out_of_fold_scores)
+                    out_of_fold_scores, score_quantiles, stacked_matrix,
+                    stacked_out_of_fold_scores)
 
 from .bundle import ModelBundle
 from .distributed import build_features_on
@@ -174,7 +175,8 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
         groups=groups or sorted(set(features.groups.values())), processor=processor,
         pair_filter=pair_filter, filter_groups=filter_groups, second=second, params=params,
         oof_metrics={k: metrics[k] for k in ("f1", "precision", "recall")},
-        search_by_embedder=candidates.report.get("search_by_embedder"), **origin)
+        search_by_embedder=candidates.report.get("search_by_embedder"),
+        score_quantiles=score_quantiles(scores), **origin)
     if work is not None:
         write_json(work.metrics, metrics)
     return Training(bundle, metrics, oof_scores)

@@ -7,7 +7,8 @@ Public API: :class:`PairRanker`, :func:`out_of_fold_scores`, :func:`fit_final`,
 the second stage: :func:`stacked_out_of_fold_scores`, :func:`stacked_matrix`,
 :func:`predict_second_stage` (:func:`second_stage_rows`: one block of it),
 :data:`SECOND_STAGE_PARAMS` (its score-graph features live with
-the other feature groups, in :mod:`features.score_graph`).
+the other feature groups, in :mod:`features.score_graph`); a catalog's distance from the
+training scores: :func:`score_quantiles`, :func:`score_shift`, :data:`SCORE_SHIFT_WARN_ABOVE`.
 """
 from .ablation import ablate_groups, ablation_chart, ablation_markdown
 from .backends import BACKENDS
@@ -16,11 +17,13 @@ from .filter import FILTER_GROUPS, PairFilter
 from .importance import write_importance
 from .model import SCHEMA_FILE, PairRanker
 from .sampling import group_size_weights, sample_negatives
+from .score_shift import WARN_ABOVE as SCORE_SHIFT_WARN_ABOVE
+from .score_shift import score_quantiles, score_shift
 from .stacking import (SECOND_STAGE_PARAMS, predict_second_stage, second_stage_rows,
                        stacked_matrix, stacked_out_of_fold_scores)
 
 __all__ = ["BACKENDS", "FILTER_GROUPS", "OutOfFold", "PairFilter", "PairRanker", "SCHEMA_FILE",
-           "SECOND_STAGE_PARAMS", "ablate_groups", "ablation_chart", "ablation_markdown",
+           "SCORE_SHIFT_WARN_ABOVE", "SECOND_STAGE_PARAMS", "ablate_groups", "ablation_chart", "ablation_markdown",
            "fit_final", "group_size_weights", "out_of_fold_scores", "predict_second_stage",
-           "sample_negatives", "second_stage_rows", "stacked_matrix", "stacked_out_of_fold_scores",
-           "write_importance"]
+           "sample_negatives", "score_quantiles", "score_shift", "second_stage_rows",
+           "stacked_matrix", "stacked_out_of_fold_scores", "write_importance"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -65,6 +66,31 @@ def test_submit_and_evaluate(trained, tmp_path):
                    "--submission", str(tmp_path / "sub.csv"))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["f1"] > 0.7
+
+
+def test_submit_measures_how_far_the_scores_are_from_training(trained, tmp_path):
+    # the same generator: near the training scores; unrelated random titles (nothing matches):
+    # far from them, with a warning
+    schema = json.loads((trained / "w" / "model" / "schema.json").read_text())
+    assert len(schema["score_quantiles"]) == 19
+    like = generate_catalog(n_products=60, seed=9, id_prefix="s")
+    rng = np.random.default_rng(9)
+    words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 8)) for _ in range(600)]
+    alone = pl.DataFrame({"posting_id": [f"u{k}" for k in range(300)],
+                          "title": [f"{words[2 * k]} {words[2 * k + 1]}" for k in range(300)],
+                          "image_phash": [f"{int(h):016x}" for h in
+                                          rng.integers(0, 2**63, 300, dtype=np.int64)]})
+    shifts = {}
+    for name, frame in (("like", like), ("alone", alone)):
+        frame.write_csv(tmp_path / f"{name}.csv")
+        done = run_cli("submit", "--postings", str(tmp_path / f"{name}.csv"), "--model",
+                       str(trained / "w" / "model"), "--out", str(tmp_path / f"{name}.out.csv"),
+                       "--work", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+        shifts[name] = (json.loads((tmp_path / name / "submit.json").read_text())["score_shift"],
+                        "far from those of the catalog the model was trained on" in done.stderr)
+    assert shifts["like"][0] <= 0.25 and not shifts["like"][1], shifts
+    assert shifts["alone"][0] > 0.25 and shifts["alone"][1], shifts
 
 
 def test_submit_is_reproducible(trained, tmp_path):
