@@ -1,4 +1,4 @@
-"""Title clean-up shared by the text embedders and the text features, and the titles reports show."""
+"""Title clean-up shared by the text embedders and the text features; the titles reports show."""
 from __future__ import annotations
 
 import html

@@ -21,9 +21,10 @@ class TfidfEmbedder(Embedder):
     With ``svd_components`` the sparse matrix is projected by a seeded truncated SVD (LSA) to a
     dense L2-normalised matrix; without it the vectors stay sparse. Character n-grams need the
     projection: their sparse self-product is dense. Accents are folded (``strip_accents``,
-    scikit-learn's option) after the shared clean-up (:func:`common.text.clean_titles`). The SVD is fitted on at most
-    ``svd_fit_rows`` rows (a seeded sample; None: all) and projects every row: its randomized
-    passes over a million rows' character n-grams cost minutes, the projection one product.
+    scikit-learn's option) after the shared clean-up (:func:`common.text.clean_titles`). The
+    SVD is fitted on at most ``svd_fit_rows`` rows (a seeded sample; None: all) and projects
+    every row: its randomized passes over a million rows' character n-grams cost minutes, the
+    projection one product.
     """
 
     name = "tfidf"

@@ -21,6 +21,7 @@ from candidates import pair_similarity
 from common.text import clean_titles
 
 from .context import PairContext
+from .units import token_matrix
 
 CODE_MIN = 4    # shortest code, in characters
 PREFIX_MIN = 6  # a code at least this long matches a longer code that begins with it
@@ -77,13 +78,7 @@ def _codes(postings: pl.DataFrame, n: int) -> tuple[sp.csr_matrix, np.ndarray, p
     """The posting × code matrix, each posting's count of codes and its primary code (the
     longest; ties: the first in sorted order; null without one)."""
     codes = extract_codes(clean_titles(postings["title"]))
-    rows = codes["row"].to_numpy()
-    if len(rows):
-        _, columns = np.unique(codes["code"].to_numpy(), return_inverse=True)
-        width = int(columns.max()) + 1
-    else:
-        columns, width = np.empty(0, np.int64), 1
-    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=(n, width))
+    matrix = token_matrix(codes["row"].to_numpy(), codes["code"], n)
     longest = (codes.sort(pl.col("code").str.len_chars(), "code", descending=[True, False])
                .unique("row", keep="first"))
     primary = (pl.DataFrame({"row": np.arange(n, dtype=np.int64)})

@@ -102,7 +102,7 @@ def extract_quantities(titles: list[str]) -> pl.DataFrame:
             .unique().sort(["row", "family", "value"]))
 
 
-def _token_matrix(rows: np.ndarray, tokens: pl.Series, n: int) -> sp.csr_matrix:
+def token_matrix(rows: np.ndarray, tokens: pl.Series, n: int) -> sp.csr_matrix:
     """Binary posting × token matrix."""
     if len(rows) == 0:
         return sp.csr_matrix((n, 1), dtype=np.float32)
@@ -151,8 +151,8 @@ def _unit_matrices(postings: pl.DataFrame, n: int):
     families = {}
     for family in FAMILIES:
         part = quantities.filter(pl.col("family") == family)
-        matrix = _token_matrix(part["row"].to_numpy(), part["value"].cast(pl.String), n)
+        matrix = token_matrix(part["row"].to_numpy(), part["value"].cast(pl.String), n)
         families[family] = matrix, np.diff(matrix.indptr) > 0
     numbers = _numbers(titles)
-    matrix = _token_matrix(numbers["row"].to_numpy(), numbers["number"], n)
+    matrix = token_matrix(numbers["row"].to_numpy(), numbers["number"], n)
     return families, (matrix, np.diff(matrix.indptr).astype(np.float32))

@@ -125,7 +125,7 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
         candidates.table = kept_by_filter(candidates, bundle, timer, chunk_size, client)
     i, j, p = score_pairs(bundle, candidates, timer, chunk_size, client)
     n = candidates.postings.height
-    shift = score_shift(bundle.score_quantiles, p) if bundle.score_quantiles else None
+    shift = score_shift(bundle.score_quantiles or [], p)
     if shift is not None and shift > SCORE_SHIFT_WARN_ABOVE:
         log.warning(f"the pair scores of this catalog are far from those of the catalog the "
                     f"model was trained on (Kolmogorov-Smirnov distance {shift:.2f} > "

@@ -23,7 +23,8 @@ from .stacking import (SECOND_STAGE_PARAMS, predict_second_stage, second_stage_r
                        stacked_matrix, stacked_out_of_fold_scores)
 
 __all__ = ["BACKENDS", "FILTER_GROUPS", "OutOfFold", "PairFilter", "PairRanker", "SCHEMA_FILE",
-           "SCORE_SHIFT_WARN_ABOVE", "SECOND_STAGE_PARAMS", "ablate_groups", "ablation_chart", "ablation_markdown",
-           "fit_final", "group_size_weights", "out_of_fold_scores", "predict_second_stage",
-           "sample_negatives", "score_quantiles", "score_shift", "second_stage_rows",
-           "stacked_matrix", "stacked_out_of_fold_scores", "write_importance"]
+           "SCORE_SHIFT_WARN_ABOVE", "SECOND_STAGE_PARAMS", "ablate_groups", "ablation_chart",
+           "ablation_markdown", "fit_final", "group_size_weights", "out_of_fold_scores",
+           "predict_second_stage", "sample_negatives", "score_quantiles", "score_shift",
+           "second_stage_rows", "stacked_matrix", "stacked_out_of_fold_scores",
+           "write_importance"]
