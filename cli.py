@@ -49,7 +49,8 @@ def run_candidates(args) -> dict:
 def run_train_ranker(args) -> dict:
     from pipeline import train_work_dir
 
-    metrics = train_work_dir(_matcher(args, cache_dir=args.work), args.work)
+    matcher = _matcher(args, cache_dir=args.work, filter_max_pairs=args.filter_max_pairs or None)
+    metrics = train_work_dir(matcher, args.work)
     threshold_only = metrics["postprocess_steps"][0]["f1"]
     first = f", first stage alone {metrics['first_stage']['f1']:.4f}" if args.stack else ""
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
@@ -192,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter-threshold", type=float, default=DEFAULTS["filter_threshold"],
                    help="first-pass filter: drop pairs a small model on the similarity and phash "
                         "features scores below this both ways (0: no filter)")
+    p.add_argument("--filter-max-pairs", type=int, default=DEFAULTS["filter_max_pairs"],
+                   help="the filter keeps a pair only among the best N of both its postings, "
+                        "bounding the work per posting on dense catalogs (0: no bound)")
     p.add_argument("--weight-by-group-size", action="store_true",
                    help="weight pairs by 1/|true group| so every posting counts about equally")
     p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,

@@ -24,6 +24,7 @@ from common.errors import InputError
 from common.folds import require_label_groups
 from common.postings import has_labels, label_codes, load_postings, validate_postings
 from common.workdir import WorkDir
+from ranker import FILTER_MAX_PAIRS
 
 from .bundle import ModelBundle
 from .inference import Matching, match
@@ -57,7 +58,8 @@ class Matcher:
                  blend_power: float = 1.0,
                  backend: str = "lightgbm", folds: int = 5, seed: int = 42,
                  negative_rate: float = 0.25, symmetrise: str = "mean",
-                 filter_threshold: float = 0.05, groups: str | list[str] | None = None,
+                 filter_threshold: float = 0.05, filter_max_pairs: int | None = FILTER_MAX_PAIRS,
+                 groups: str | list[str] | None = None,
                  stack: bool = True, weight_by_group_size: bool = False,
                  postprocess: str | list[str] = DEFAULT_POSTPROCESS,
                  chunk_size: int | None = DEFAULT_CHUNK_SIZE,
@@ -74,6 +76,7 @@ class Matcher:
         self.negative_rate = negative_rate
         self.symmetrise = symmetrise
         self.filter_threshold = filter_threshold
+        self.filter_max_pairs = filter_max_pairs
         self.groups = groups
         self.stack = stack
         self.weight_by_group_size = weight_by_group_size
@@ -278,6 +281,8 @@ class Matcher:
         bundle = ModelBundle.load(folder)
         params = dict(bundle.params or {})
         params.update(embedders=bundle.embedders, k=bundle.k, cache_dir=cache_dir)
+        if bundle.pair_filter is not None:  # models before the bound record none in params
+            params["filter_max_pairs"] = bundle.pair_filter.max_pairs
         matcher = cls(**{k: v for k, v in params.items() if k in cls._param_names()})
         matcher.bundle_ = bundle
         return matcher

@@ -105,6 +105,8 @@ def check_ranges(params: dict) -> None:
         raise ParameterError("negative_rate", "must be in (0, 1]")
     if not 0 <= params["filter_threshold"] < 1:
         raise ParameterError("filter_threshold", "must be in [0, 1) (0: no filter)")
+    if params["filter_max_pairs"] is not None and params["filter_max_pairs"] < 1:
+        raise ParameterError("filter_max_pairs", "must be at least 1 (or None: no bound)")
     if params["backend"] not in BACKENDS:
         raise ParameterError("backend", f"must be one of {', '.join(BACKENDS)}")
     if params["symmetrise"] not in SYMMETRISATIONS:

@@ -63,8 +63,8 @@ def features_of(ctx: PairContext, groups: list[str] | None, client=None,
 def fit_pair_filter(candidates: Candidates, params: dict, timer: Timer, client=None,
                     chunk_size: int | None = None):
     """The first-pass filter on the cheap groups (out of fold) and the table it keeps."""
-    pair_filter = PairFilter(params["filter_threshold"], backend=params["backend"],
-                             seed=params["seed"], client=client)
+    pair_filter = PairFilter(params["filter_threshold"], params["filter_max_pairs"],
+                             backend=params["backend"], seed=params["seed"], client=client)
     with timer.step("filter"):
         cheap = features_of(candidates.context(), pair_filter.groups, client, chunk_size)
         labels, i, j, y = training_pairs(cheap, candidates.postings)

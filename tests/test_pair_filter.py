@@ -54,3 +54,57 @@ def test_bad_threshold_is_refused(tmp_path):
     (tmp_path / "schema.json").write_text(json.dumps(schema))
     with pytest.raises(InputError, match="filter_threshold"):
         PairFilter.load(tmp_path)
+
+
+def _star(n_leaves: int):
+    """A hub (posting 0) paired both ways with ``n_leaves`` postings, the leaves also paired
+    with their neighbour; scores fall with the leaf's number."""
+    i, j, p = [], [], []
+    for leaf in range(1, n_leaves + 1):
+        score = 1.0 - leaf / 100
+        i += [0, leaf]
+        j += [leaf, 0]
+        p += [score, score]
+    for leaf in range(1, n_leaves):
+        i += [leaf, leaf + 1]
+        j += [leaf + 1, leaf]
+        p += [0.5, 0.5]
+    order = np.lexsort((j, i))
+    return (np.array(i)[order], np.array(j)[order], np.array(p, np.float32)[order],
+            n_leaves + 1)
+
+
+def test_no_posting_keeps_more_than_max_pairs_and_the_kept_table_stays_symmetric():
+    i, j, p, n = _star(12)
+    pair_filter = PairFilter(threshold=0.05, max_pairs=4)
+    keep = pair_filter.decide(p, i, j, n)
+    assert np.bincount(i[keep], minlength=n).max() <= 4
+    kept = set(zip(i[keep].tolist(), j[keep].tolist()))
+    assert kept == {(b, a) for a, b in kept}
+    # the hub keeps its four best leaves, which keep it (it is in their best four)
+    assert sorted(b for a, b in kept if a == 0) == [1, 2, 3, 4]
+    # a leaf the hub dropped still keeps its other pairs
+    assert (7, 8) in kept and (0, 7) not in kept
+    unbounded = PairFilter(threshold=0.05, max_pairs=None).decide(p, i, j, n)
+    assert unbounded.all()
+    # the threshold still applies within the bound
+    leaves = (i != 0) & (j != 0)
+    assert not PairFilter(threshold=0.9, max_pairs=4).decide(p, i, j, n)[leaves].any()
+
+
+def test_the_bound_is_saved_with_the_model_and_older_models_have_none(tmp_path):
+    X, y, i, j, labels = symmetric_pairs(3)
+    PairFilter(threshold=0.1, max_pairs=7, rounds=5, num_threads=1).fit(
+        X, y, i, j, labels, ["s", "n"], n_folds=2).save(tmp_path, {"s": "similarity",
+                                                                    "n": "phash"})
+    assert PairFilter.load(tmp_path).max_pairs == 7
+    schema = json.loads((tmp_path / "schema.json").read_text())
+    del schema["filter_max_pairs"]
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    assert PairFilter.load(tmp_path).max_pairs is None
+    schema["filter_max_pairs"] = 0
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    with pytest.raises(InputError, match="filter_max_pairs"):
+        PairFilter.load(tmp_path)
+    with pytest.raises(ValueError, match="max_pairs"):
+        PairFilter(max_pairs=0).fit(X, y, i, j, labels, ["s", "n"], n_folds=2)

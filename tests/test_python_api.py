@@ -3,6 +3,8 @@ matches and model files that `candidates` + `train-ranker` + `submit` write with
 settings; the estimator follows the scikit-learn conventions."""
 from __future__ import annotations
 
+import json
+
 import re
 import tempfile
 from pathlib import Path
@@ -126,6 +128,13 @@ def test_predict_pairs_and_save_load_round_trip(fitted, tmp_path):
     assert loaded.get_params() == {**matcher.validate_params(), "cache_dir": None,
                                    "chunk_size": matcher.chunk_size, "client": None}
     assert loaded.predict(test).equals(submission)
+    # a model saved before the filter's bound existed keeps every pair above its threshold
+    for name, key in (("schema.json", "params"), ("filter/schema.json", None)):
+        schema = json.loads((tmp_path / "model" / name).read_text())
+        (schema[key] if key else schema).pop("filter_max_pairs")
+        (tmp_path / "model" / name).write_text(json.dumps(schema))
+    older = Matcher.load(tmp_path / "model")
+    assert older.filter_max_pairs is None and older.bundle_.pair_filter.max_pairs is None
 
 
 def test_parameters_are_checked_in_fit_not_in_init():

@@ -304,6 +304,7 @@ def test_every_readme_case_is_in_the_matrix():
 @pytest.mark.parametrize("option, value, message", [
     ("--filter-threshold", "1.5", "--filter-threshold must be in [0, 1)"),
     ("--filter-threshold", "-0.1", "--filter-threshold must be in [0, 1)"),
+    ("--filter-max-pairs", "-3", "--filter-max-pairs must be at least 1"),
     ("--negative-rate", "0", "--negative-rate must be in (0, 1]"),
     ("--folds", "1", "--folds must be at least 2"),
     ("--folds", "2",
