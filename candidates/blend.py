@@ -18,10 +18,10 @@ def blend_neighbours(embedding, depth: int = 3, iterations: int = 1, power: floa
                      search: str = "exact"):
     """A new :class:`embedders.Embedding` whose row r is the L2-normalised sum of row r (weight 1)
     and its ``depth`` nearest neighbours (weight ``max(similarity, 0) ** power``; found by
-    ``search``, as the candidates), repeated ``iterations`` times on the blended vectors. Hash
-    embeddings and ``depth`` 0 are returned unchanged; rows without a vector stay empty and
+    ``search``, as the candidates), repeated ``iterations`` times on the blended vectors. Hash and
+    block embeddings and ``depth`` 0 are returned unchanged; rows without a vector stay empty and
     are nobody's neighbour."""
-    if embedding.kind == "hash" or depth <= 0 or iterations <= 0:
+    if embedding.kind in ("hash", "blocks") or depth <= 0 or iterations <= 0:
         return embedding
     vectors = embedding.vectors
     n = vectors.shape[0]

@@ -1,4 +1,5 @@
-"""The candidates table: union of every embedder's top-K lists and the exact-hash blocks."""
+"""The candidates table: union of every embedder's top-K lists, the exact-hash blocks and the
+shared-key blocks (model codes)."""
 from __future__ import annotations
 
 import time
@@ -11,7 +12,7 @@ import polars as pl
 from common.console import track
 from common.pairs import key_positions, pair_keys, reverse_positions, split_keys, unique_keys
 
-from .blocks import hash_block_pairs
+from .blocks import hash_block_pairs, shared_key_pairs
 from .pairs import pair_similarity
 from .search import find_neighbours
 
@@ -38,11 +39,11 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
 
     Dense and sparse embeddings contribute their top-``k`` lists (``search``: exact, ann or
     auto, see :func:`~candidates.search.find_neighbours`, or ``find``, which takes and returns
-    the same, e.g. over query shards on a cluster), hash embeddings their
-    exact-equality blocks. The union is closed under symmetry (if (i, j) is a candidate, so is
-    (j, i)), sorted by (i, j), and carries per vector embedder ``sim_<name>`` (cosine for every
-    pair; null where either row has no vector) and ``rank_<name>`` (1-based rank of j in i's list;
-    null where j is not in it).
+    the same, e.g. over query shards on a cluster), hash embeddings their exact-equality
+    blocks, blocks embeddings (model codes) the rows sharing a key. The union is closed under
+    symmetry (if (i, j) is a candidate, so is (j, i)), sorted by (i, j), and carries per vector
+    embedder ``sim_<name>`` (cosine for every pair; null where either row has no vector) and
+    ``rank_<name>`` (1-based rank of j in i's list; null where j is not in it).
     """
     n = len(embeddings[0])
     seconds: dict[str, float] = {}
@@ -51,8 +52,9 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     keys = [np.empty(0, np.int64)]
     for emb in track(embeddings, "neighbour search"):
         start = time.perf_counter()
-        if emb.kind == "hash":
-            i, j = hash_block_pairs(emb.vectors, emb.missing)
+        if emb.kind in ("hash", "blocks"):
+            i, j = hash_block_pairs(emb.vectors, emb.missing) if emb.kind == "hash" \
+                else shared_key_pairs(emb.vectors)
             keys.append(pair_keys(i, j, n))
         else:
             index, sims, searched[emb.name] = find(emb.vectors, k, emb.missing, search)
@@ -66,7 +68,7 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     i, j = (half.astype(np.int32) for half in split_keys(keys, n))
     columns: dict[str, pl.Series] = {"i": pl.Series("i", i), "j": pl.Series("j", j)}
     for emb in embeddings:
-        if emb.kind == "hash":
+        if emb.kind in ("hash", "blocks"):
             continue
         sim = pair_similarity(emb.vectors, i, j)
         no_vector = emb.missing[i] | emb.missing[j]

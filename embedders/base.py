@@ -18,7 +18,9 @@ from common.text import CLEANUP_VERSION
 #   dense  - float32 n × d, L2-normalised rows; exact inner-product top-K (candidates.top_k)
 #   sparse - CSR float32 n × d, L2-normalised rows; exact top-K by chunked sparse products
 #   hash   - uint64 per row (a 64-bit perceptual hash); exact-equality blocks, Hamming distances
-KINDS = ("dense", "sparse", "hash")
+#   blocks - CSR float32 n × keys, 0/1: rows sharing a key are paired (model codes)
+KINDS = ("dense", "sparse", "hash", "blocks")
+SPARSE_KINDS = ("sparse", "blocks")  # stored as CSR matrices
 
 
 @dataclass

@@ -19,7 +19,7 @@ from common.atomic import atomic_path, read_json, save_npy, write_json
 from common.errors import InputError
 from common.postings import fingerprint
 
-from .base import Embedder, Embedding
+from .base import SPARSE_KINDS, Embedder, Embedding
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def embed_catalog(embedder: Embedder, postings: pl.DataFrame, cache_dir: Path | 
 def _store(folder: Path, embedding: Embedding) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST).unlink(missing_ok=True)  # the manifest goes last: it marks completeness
-    if embedding.kind == "sparse":
+    if embedding.kind in SPARSE_KINDS:
         with atomic_path(folder / "vectors.npz") as tmp:
             with open(tmp, "wb") as fh:
                 sp.save_npz(fh, embedding.vectors, compressed=False)
@@ -81,7 +81,7 @@ def _load(folder: Path, key: str) -> Embedding | None:
             or "modality" not in manifest:
         return None
     try:
-        if manifest["kind"] == "sparse":
+        if manifest["kind"] in SPARSE_KINDS:
             vectors = sp.load_npz(folder / "vectors.npz").tocsr()
         else:
             vectors = np.load(folder / "vectors.npy", allow_pickle=False)

@@ -36,6 +36,7 @@ def describe_embedders() -> dict[str, str]:
 
 
 def _register_builtins() -> None:
+    from .codes import CodesEmbedder
     from .image import ImageEmbedder
     from .phash import PhashEmbedder
     from .precomputed import PrecomputedEmbedder
@@ -49,6 +50,9 @@ def _register_builtins() -> None:
                       analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True,
                       svd_components=128)
     register_embedder("phash", PhashEmbedder, "64-bit perceptual hash of the image")
+    register_embedder("codes", CodesEmbedder,
+                      "model codes in titles (CNSL-3033 = cnsl 3033): pairs postings sharing a "
+                      "code or whose codes of >= 6 characters begin one another")
     register_embedder("minilm", SentenceTransformerEmbedder,
                       "sentence-transformers title embedding (offline all-MiniLM-L6-v2 or "
                       "model_path: any local folder, ArcFace fine-tuned ones included)")

@@ -84,7 +84,7 @@ class PairContext:
 
     @property
     def vector_embedders(self) -> list[str]:
-        return [name for name, emb in self.embeddings.items() if emb.kind != "hash"]
+        return [name for name, emb in self.embeddings.items() if emb.kind in ("dense", "sparse")]
 
     @property
     def hash_embedders(self) -> list[str]:
