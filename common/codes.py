@@ -19,16 +19,26 @@ PREFIX_MIN = 6  # a code at least this long matches a longer code that begins wi
 _QUANTITY = r"^\d+(?:[.,]\d+)?[a-z]{1,4}$"  # 500ml, 2.5kg, 1080p, 64gb: a number and its unit
 
 
+def folded(title: pl.Expr) -> pl.Expr:
+    """Cleaned titles (lower case) with the separators inside codes removed (`sm-g950f/ds` is
+    `smg950fds`) and a short word joined to a following number of ≥ 3 digits (`cnsl 3033` is
+    `cnsl3033`)."""
+    for _ in range(2):  # twice: "a-b-c" overlaps
+        title = title.str.replace_all(r"([a-z0-9])[-/.]([a-z0-9])", "${1}${2}")
+    return title.str.replace_all(r"\b([a-z]{2,5}) (\d{3,})\b", "${1}${2}")
+
+
+def fold_codes(titles: list[str]) -> list[str]:
+    """:func:`folded` over a list of cleaned titles."""
+    return pl.Series("title", titles, dtype=pl.String).to_frame().select(
+        folded(pl.col("title")))["title"].to_list()
+
+
 def extract_codes(titles: list[str]) -> pl.DataFrame:
     """``row``, ``code``: each title's distinct codes (lower case, separators removed)."""
     frame = pl.DataFrame({"title": titles}, schema={"title": pl.String}).with_row_index("row")
-    # Separators between letters and digits inside a code go (twice: "a-b-c" overlaps).
-    folded = pl.col("title")
-    for _ in range(2):
-        folded = folded.str.replace_all(r"([a-z0-9])[-/.]([a-z0-9])", "${1}${2}")
-    joined = folded.str.replace_all(r"\b([a-z]{2,5}) (\d{3,})\b", "${1}${2}")
     tokens = (frame.select(pl.col("row").cast(pl.Int64),
-                           joined.str.extract_all(r"[a-z0-9]+").alias("code"))
+                           folded(pl.col("title")).str.extract_all(r"[a-z0-9]+").alias("code"))
               .explode("code").drop_nulls("code"))
     return (tokens.filter(pl.col("code").str.len_chars() >= CODE_MIN,
                           pl.col("code").str.contains(r"[a-z]"),

@@ -10,6 +10,7 @@ import sklearn
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from common.codes import fold_codes
 from common.text import clean_titles
 
 from .base import Embedder, Embedding, l2_normalise_rows
@@ -24,7 +25,9 @@ class TfidfEmbedder(Embedder):
     scikit-learn's option) after the shared clean-up (:func:`common.text.clean_titles`). The
     SVD is fitted on at most ``svd_fit_rows`` rows (a seeded sample; None: all) and projects
     every row: its randomized passes over a million rows' character n-grams cost minutes, the
-    projection one product.
+    projection one product. With ``fold_codes`` the model codes in titles are written whole
+    (:func:`common.codes.folded`: `CNSL-3033` and `cnsl 3033` are `cnsl3033`), so that their
+    n-grams are the same however a seller separates them.
     """
 
     name = "tfidf"
@@ -35,7 +38,7 @@ class TfidfEmbedder(Embedder):
                  sublinear_tf: bool = True, stop_words: str | None = None,
                  max_features: int | None = None, svd_components: int | None = None,
                  svd_fit_rows: int | None = 100_000, strip_accents: str | None = "unicode",
-                 seed: int = 0):
+                 fold_codes: bool = False, seed: int = 0):
         self.analyzer = analyzer
         self.ngram_range = tuple(ngram_range)
         self.min_df = min_df
@@ -47,9 +50,15 @@ class TfidfEmbedder(Embedder):
         self.svd_components = svd_components
         self.svd_fit_rows = svd_fit_rows
         self.strip_accents = strip_accents
+        self.fold_codes = fold_codes
         self.seed = seed
         if svd_components:
             self.kind = "dense"
+
+    def titles(self, titles: pl.Series) -> list[str]:
+        """The texts the vectorizer reads: cleaned titles (codes folded with ``fold_codes``)."""
+        cleaned = clean_titles(titles)
+        return fold_codes(cleaned) if self.fold_codes else cleaned
 
     def model_fingerprint(self) -> str:
         return f"scikit-learn-{sklearn.__version__}"
@@ -74,7 +83,7 @@ class TfidfEmbedder(Embedder):
         """The vectors of ``postings``; ``counts`` are their titles' term counts made
         elsewhere (:func:`count_terms` over chunks, as Dask tasks, then :func:`merge_counts`),
         which give the same vectors."""
-        titles = clean_titles(postings["title"])
+        titles = self.titles(postings["title"])
         missing = np.array([t == "" for t in titles], dtype=bool)
         vectorizer = self.vectorizer(counts)
         try:
@@ -124,7 +133,7 @@ def count_terms(embedder: TfidfEmbedder, titles: pl.Series) -> tuple[dict, objec
     first-occurrence order (term → column) and the counts matrix; a chunk without any term
     gives an empty vocabulary and its row count."""
     try:
-        return embedder.vectorizer()._count_vocab(clean_titles(titles), False)
+        return embedder.vectorizer()._count_vocab(embedder.titles(titles), False)
     except ValueError:  # no term at all
         return {}, len(titles)
 

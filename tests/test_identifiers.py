@@ -103,3 +103,15 @@ def test_pairs_share_conflict_or_extend_a_code():
 
 def test_identifiers_are_built_only_when_named():
     assert "identifiers" not in FEATURE_GROUPS
+
+
+def test_the_character_model_can_see_codes_whole_across_separators():
+    postings = pl.DataFrame({"posting_id": ["a", "b", "c"],
+                             "title": ["Sony CNSL-3033 black", "sony cnsl 3033 black",
+                                       "kaos polos hitam"]})
+    for fold, same in ((True, True), (False, False)):
+        embedder = create_embedder("tfidf", analyzer="char_wb", ngram_range=(3, 5),
+                                   fold_codes=fold)
+        vectors = embedder.embed(postings).vectors.toarray()
+        assert np.allclose(vectors[0], vectors[1]) is same
+    assert create_embedder("tfidf_char", fold_codes=True).get_config()["fold_codes"] is True
