@@ -183,6 +183,8 @@ class Matcher:
         mine = {"embedders": params["embedders"], "k": self.k, "search": self.search,
                 "blend": blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)}
         recorded = {"search": "exact", **candidates.report}  # reports before ann: exact
+        # An embedder setting added since the candidates were found is at its default there.
+        recorded["embedders"] = embedder_specs(recorded["embedders"])
         differ = [key for key, value in mine.items() if recorded.get(key) != value]
         if differ:  # the model would record settings its candidates were not searched with
             raise ValueError(f"the candidates were searched with other {', '.join(differ)} than "

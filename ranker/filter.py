@@ -7,14 +7,14 @@ sparser graph), so features, scoring and post-processing then handle an eighth o
 The decision is symmetric (a pair is kept when either direction scores at least
 ``threshold``), so the kept table stays closed under symmetry.
 
-A posting also keeps at most ``max_pairs`` pairs: a pair stays only when it is among the best
-``max_pairs`` of both its ends by first-pass score (a mutual top-M graph, so no posting's degree
-exceeds the bound). A real catalog rarely holds more than a few dozen plausible matches of one
-posting (Shopee's rule caps a match set at 50), but a dense one (a million postings with many
-near-identical listings) keeps 75 pairs per posting or more above the threshold, and the graph
-features' cost per pair grows with the degree: at a million postings the bound of 50 takes the
-pairs the costly stages see from 75 to 40 per posting. On Shopee train it drops 8 % of the kept
-pairs (README, "train-ranker").
+Each posting also names at most ``max_pairs`` pairs: a pair stays only when it is among the
+best ``max_pairs`` of at least one of its ends by first-pass score, so the kept table holds at
+most 2 · max_pairs · n pairs, and every posting keeps its own best ``max_pairs`` (one product
+posted 300 times still matches 49 others everywhere; a mutual rule would leave most of them
+alone). A match set holds at most 49 others, so a posting needs no more; a dense catalog (a
+million postings with many near-identical listings) keeps 75 pairs per posting or more above the
+threshold, and features, scoring and post-processing grow with them (README, "train-ranker"
+and "Scale").
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ SMALL_PARAMS = {"lightgbm": {"num_leaves": 31, "learning_rate": 0.2, "min_data_i
 
 class PairFilter:
     """Keep the pairs whose first-pass p(match), in either direction, is ≥ ``threshold`` and
-    that are among the best ``max_pairs`` of both their ends (None: no bound).
+    that are among the best ``max_pairs`` of at least one of their ends (None: no bound).
 
     ``X`` holds the features of the feature ``groups``. :meth:`fit` scores the training pairs
     out of fold (protocol P1, the folds the main ranker uses), so ``oof_keep_`` is the kept set
@@ -119,7 +119,7 @@ class PairFilter:
         rows = np.flatnonzero(keep)
         best = np.zeros(len(keep), dtype=bool)
         best[rows[rank_within_query(i[rows], p[rows]) < self.max_pairs]] = True
-        return best & np.where(has_reverse, best[reverse], True)
+        return best | (has_reverse & best[reverse])
 
     def save(self, folder: str | Path, feature_groups: dict[str, str]) -> None:
         self.ranker_.save(folder, feature_groups, {"filter_threshold": self.threshold,

@@ -56,40 +56,33 @@ def test_bad_threshold_is_refused(tmp_path):
         PairFilter.load(tmp_path)
 
 
-def _star(n_leaves: int):
-    """A hub (posting 0) paired both ways with ``n_leaves`` postings, the leaves also paired
-    with their neighbour; scores fall with the leaf's number."""
-    i, j, p = [], [], []
-    for leaf in range(1, n_leaves + 1):
-        score = 1.0 - leaf / 100
-        i += [0, leaf]
-        j += [leaf, 0]
-        p += [score, score]
-    for leaf in range(1, n_leaves):
-        i += [leaf, leaf + 1]
-        j += [leaf + 1, leaf]
-        p += [0.5, 0.5]
-    order = np.lexsort((j, i))
-    return (np.array(i)[order], np.array(j)[order], np.array(p, np.float32)[order],
-            n_leaves + 1)
+def _clique(n: int, tied: bool):
+    """Every ordered pair of n postings; scores fall with the pair's index distance (or all
+    equal: one product posted n times)."""
+    i, j = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
+    off = i != j
+    i, j = i[off], j[off]
+    p = np.full(len(i), 0.9, np.float32) if tied else (1 - np.abs(i - j) / (2 * n)).astype(
+        np.float32)
+    return i, j, p, n
 
 
-def test_no_posting_keeps_more_than_max_pairs_and_the_kept_table_stays_symmetric():
-    i, j, p, n = _star(12)
-    pair_filter = PairFilter(threshold=0.05, max_pairs=4)
-    keep = pair_filter.decide(p, i, j, n)
-    assert np.bincount(i[keep], minlength=n).max() <= 4
+@pytest.mark.parametrize("tied", [False, True])
+def test_every_posting_keeps_its_own_best_pairs_and_the_table_stays_symmetric(tied):
+    i, j, p, n = _clique(12, tied)
+    keep = PairFilter(threshold=0.05, max_pairs=3).decide(p, i, j, n)
     kept = set(zip(i[keep].tolist(), j[keep].tolist()))
     assert kept == {(b, a) for a, b in kept}
-    # the hub keeps its four best leaves, which keep it (it is in their best four)
-    assert sorted(b for a, b in kept if a == 0) == [1, 2, 3, 4]
-    # a leaf the hub dropped still keeps its other pairs
-    assert (7, 8) in kept and (0, 7) not in kept
-    unbounded = PairFilter(threshold=0.05, max_pairs=None).decide(p, i, j, n)
-    assert unbounded.all()
+    for posting in range(n):
+        rows = np.flatnonzero(i == posting)
+        best = rows[np.lexsort((j[rows], -p[rows]))[:3]]  # ties: the lower index
+        assert all((posting, int(other)) in kept for other in j[best])
+    assert len(kept) <= 2 * 3 * n < len(i)
+    if not tied:  # a pair neither end ranks among its best three goes
+        assert (0, 6) not in kept and (0, 1) in kept
+    assert PairFilter(threshold=0.05, max_pairs=None).decide(p, i, j, n).all()
     # the threshold still applies within the bound
-    leaves = (i != 0) & (j != 0)
-    assert not PairFilter(threshold=0.9, max_pairs=4).decide(p, i, j, n)[leaves].any()
+    assert not PairFilter(threshold=0.95, max_pairs=3).decide(p, i, j, n)[p < 0.95].any()
 
 
 def test_the_bound_is_saved_with_the_model_and_older_models_have_none(tmp_path):

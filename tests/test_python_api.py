@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import polars as pl
 import pytest
 
 from datasets import generate_catalog
-from pipeline import Matcher, ParameterError
+from pipeline import Matcher, ParameterError, train_work_dir
 from pipeline.inference import FeatureBlocks
 from tests.conftest import ROOT, run_cli
 
@@ -135,6 +136,18 @@ def test_predict_pairs_and_save_load_round_trip(fitted, tmp_path):
         (tmp_path / "model" / name).write_text(json.dumps(schema))
     older = Matcher.load(tmp_path / "model")
     assert older.filter_max_pairs is None and older.bundle_.pair_filter.max_pairs is None
+
+
+def test_candidates_from_before_an_embedder_setting_existed_still_train(fitted, tmp_path):
+    matcher, root = fitted
+    work = tmp_path / "work"
+    shutil.copytree(root / "work", work, ignore=shutil.ignore_patterns("model", "*.lock"))
+    report = json.loads((work / "candidates.json").read_text())
+    for spec in report["embedders"]:
+        spec["config"].pop("fold_codes", None)  # a setting tfidf gained later
+    (work / "candidates.json").write_text(json.dumps(report))
+    metrics = train_work_dir(Matcher(k=15, folds=3, cache_dir=work), work)
+    assert metrics["f1"] == matcher.cv_report_["f1"]
 
 
 def test_parameters_are_checked_in_fit_not_in_init():
