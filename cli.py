@@ -62,12 +62,18 @@ def run_train_ranker(args) -> dict:
 
 
 def run_train_embedder(args) -> dict:
-    from embedders.arcface import ArcFaceSettings
+    from embedders.arcface import TrainingSettings, recipe_settings
     from pipeline import train_embedder
 
-    settings = ArcFaceSettings(**_options_for(ArcFaceSettings, args, amp=not args.no_amp))
+    given = _options_for(TrainingSettings, args, amp=not args.no_amp)
+    try:  # a recipe's values, then every option given explicitly on top
+        settings = recipe_settings(args.recipe, **{k: v for k, v in given.items()
+                                                   if v is not None})
+    except ValueError as exc:
+        raise InputError(f"train-embedder: {exc}") from None
     report = train_embedder(**_options_for(train_embedder, args, settings=settings))
-    summary(f"train-embedder: {args.modality} model on {report['postings']:,} postings "
+    summary(f"train-embedder: {args.modality} model, {args.recipe} recipe "
+            f"({settings.loss} loss), on {report['postings']:,} postings "
             f"({report['samples_per_second']:.1f} samples/s on {report['device']}, "
             f"amp {report['amp']}), loss {report['final_loss_first']:.3f} → "
             f"{report['final_loss_last']:.3f} → {report['final']}"
@@ -204,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     _scheduler_option(p)
     p.set_defaults(run=run_train_ranker)
 
-    p = sub.add_parser("train-embedder", help="ArcFace-train a text or image embedder")
+    p = sub.add_parser("train-embedder",
+                       help="train a text or image embedder (ArcFace or another recipe)")
     p.add_argument("--modality", choices=["text", "image"], required=True)
     p.add_argument("--postings", required=True, help="labelled postings CSV or parquet")
     p.add_argument("--images", help="image folder (image modality)")
@@ -221,7 +228,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=30.0, help="ArcFace scale s")
     p.add_argument("--margin", type=float, default=0.5, help="ArcFace margin m (radians)")
     p.add_argument("--easy-margin", action="store_true")
-    p.add_argument("--sam", action="store_true", help="sharpness-aware minimisation")
+    p.add_argument("--sam", action="store_true", default=None,
+                   help="sharpness-aware minimisation")
+    # names are checked by the training settings, so that parsing needs no torch import
+    p.add_argument("--recipe", default="arcface",
+                   help="arcface, contrastive-xbm, arcface-sam-ranger, arcface-balanced, "
+                        "arcface-focal-ramp, triplet, curricularface, subcenter-arcface or "
+                        "multi-similarity: a named combination of the options below (README: "
+                        "\"Embedder training recipes\"); options given explicitly override it")
+    p.add_argument("--loss", help="arcface (default), subcenter-arcface, curricularface, "
+                                  "contrastive, triplet or multi-similarity")
+    p.add_argument("--miner", help="pair losses: none, multi-similarity or batch-hard")
+    p.add_argument("--xbm", type=int, help="pair losses: cross-batch memory of SIZE embeddings")
+    p.add_argument("--optimizer", help="adamw (default) or ranger (RAdam + LookAhead)")
+    p.add_argument("--sampler", help="batches: auto (m-per-class for pair losses, else random), "
+                                     "random, class-balanced or m-per-class")
+    p.add_argument("--m-per-class", type=int, help="m-per-class sampling: postings per group")
+    p.add_argument("--margin-warmup", type=float,
+                   help="margin losses: ramp the margin up over this fraction of training")
+    p.add_argument("--focal-gamma", type=float,
+                   help="margin losses: focal term (1 - p)^gamma on the cross-entropy")
     p.add_argument("--device", default="auto", help="auto (CUDA where present), cpu, cuda")
     p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
     p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default="float16")

@@ -21,7 +21,7 @@ def train_embedder(postings: str | Path, modality: str, out: str | Path, setting
                    checkpoint: str | None = None, pooling: str = "gem",
                    image_size: int | None = None) -> dict:
     """Train and save the encoder (and, with ``oof``, one per fold and the out-of-fold vectors
-    in ``out/oof``); ``settings`` is an :class:`embedders.arcface.ArcFaceSettings`. Returns the
+    in ``out/oof``); ``settings`` is an :class:`embedders.arcface.TrainingSettings`. Returns the
     training report."""
     from embedders.arcface import ImageEncoder, TextEncoder
     from embedders.arcface.folds import train_folds

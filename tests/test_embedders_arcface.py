@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from embedders.arcface import ArcFaceSettings, ArcMarginHead, SAM, train_arcface, warmup_cosine
+from embedders.arcface import TrainingSettings, ArcMarginHead, SAM, train_encoder, warmup_cosine
 from embedders.arcface.train import autocast_dtype
 
 
@@ -108,10 +108,10 @@ def toy_data(n_classes=6, per_class=8, seed=0):
 @pytest.mark.parametrize("amp,sam", [(False, False), (True, False), (True, True)])
 def test_training_loop_loss_falls_on_cpu_with_and_without_autocast_and_sam(amp, sam):
     x, y = toy_data()
-    settings = ArcFaceSettings(epochs=20, batch_size=16, lr=3e-3, head_lr=3e-2, scale=10,
+    settings = TrainingSettings(epochs=20, batch_size=16, lr=3e-3, head_lr=3e-2, scale=10,
                                margin=0.2, device="cpu", amp=amp, amp_dtype="bfloat16", sam=sam,
                                init_centres=False)
-    result = train_arcface(TinyEncoder(), x, y, settings)
+    result = train_encoder(TinyEncoder(), x, y, settings)
     assert result.device == "cpu"
     assert result.amp == ("bfloat16" if amp else None)
     assert np.isfinite(result.losses).all()
@@ -120,11 +120,11 @@ def test_training_loop_loss_falls_on_cpu_with_and_without_autocast_and_sam(amp, 
 
 def test_float16_autocast_is_cuda_only_and_settings_are_validated():
     cpu = torch.device("cpu")
-    assert autocast_dtype(ArcFaceSettings(amp=True, amp_dtype="float16"), cpu) is None
-    assert autocast_dtype(ArcFaceSettings(amp=True, amp_dtype="bfloat16"), cpu) == torch.bfloat16
-    assert autocast_dtype(ArcFaceSettings(amp=True), torch.device("cuda")) == torch.float16
-    assert autocast_dtype(ArcFaceSettings(amp=True, sam=True), torch.device("cuda")) == \
+    assert autocast_dtype(TrainingSettings(amp=True, amp_dtype="float16"), cpu) is None
+    assert autocast_dtype(TrainingSettings(amp=True, amp_dtype="bfloat16"), cpu) == torch.bfloat16
+    assert autocast_dtype(TrainingSettings(amp=True), torch.device("cuda")) == torch.float16
+    assert autocast_dtype(TrainingSettings(amp=True, sam=True), torch.device("cuda")) == \
         torch.bfloat16
-    assert autocast_dtype(ArcFaceSettings(amp=False), torch.device("cuda")) is None
+    assert autocast_dtype(TrainingSettings(amp=False), torch.device("cuda")) is None
     with pytest.raises(ValueError):
-        ArcFaceSettings(amp_dtype="int8").validate()
+        TrainingSettings(amp_dtype="int8").validate()

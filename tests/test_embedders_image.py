@@ -134,8 +134,8 @@ def test_fingerprint_follows_the_weights(tmp_path):
 
 def test_arcface_image_training_few_steps_loss_falls_and_checkpoint_round_trips(
         copies_catalog, tmp_path):
-    from embedders.arcface import ArcFaceSettings, ImageEncoder, load_head, save_checkpoint, \
-        train_arcface
+    from embedders.arcface import ImageEncoder, TrainingSettings, load_loss, save_checkpoint, \
+        train_encoder
     from embedders.image import read_images
 
     postings, folder, groups, _ = copies_catalog
@@ -145,14 +145,14 @@ def test_arcface_image_training_few_steps_loss_falls_and_checkpoint_round_trips(
                                   encoder.preprocess)
     assert not missing.any()
     _, labels = np.unique(groups[rows], return_inverse=True)
-    settings = ArcFaceSettings(epochs=8, batch_size=8, lr=1e-3, head_lr=1e-2, scale=16,
+    settings = TrainingSettings(epochs=8, batch_size=8, lr=1e-3, head_lr=1e-2, scale=16,
                                margin=0.2, device="cpu", init_centres=False)
-    result = train_arcface(encoder, images, labels, settings)
+    result = train_encoder(encoder, images, labels, settings)
     assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
     record = save_checkpoint(tmp_path / "ckpt", encoder, result, settings)
     assert (tmp_path / "ckpt" / "encoder" / "backbone.safetensors").is_file()
-    head = load_head(tmp_path / "ckpt")
-    torch.testing.assert_close(head.weight, result.head.weight.detach())
+    loss = load_loss(tmp_path / "ckpt")
+    torch.testing.assert_close(loss.module.weight, result.loss.module.weight.detach())
     reloaded = create_embedder(record["embedder"]["name"], **record["embedder"]["config"])
     sub = postings[[int(r) for r in rows]]
     vectors = reloaded.embed(sub, folder).vectors

@@ -119,3 +119,23 @@ def test_lsa_fitted_on_a_sample_projects_every_row_and_keeps_neighbours():
     overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(top5(sampled.vectors),
                                                                top5(whole.vectors))])
     assert overlap > 0.8
+
+
+def test_train_embedder_takes_a_recipe_and_explicit_options_over_it(shopee_train, tmp_path):
+    groups = shopee_train["label_group"].unique(maintain_order=True)[:30]
+    small = shopee_train.filter(pl.col("label_group").is_in(groups.to_list())).head(60)
+    small.write_csv(tmp_path / "small.csv")
+    out = tmp_path / "text_model"
+    done = run_cli("train-embedder", "--modality", "text", "--postings",
+                   str(tmp_path / "small.csv"), "--out", str(out), "--recipe", "contrastive-xbm",
+                   "--xbm", "32", "--max-steps", "2", "--batch-size", "16", "--freeze-layers", "5")
+    assert done.returncode == 0, done.stderr
+    assert "contrastive-xbm recipe (contrastive loss)" in done.stdout + done.stderr
+    saved = json.loads((out / "final" / "arcface.json").read_text())["settings"]
+    assert (saved["loss"], saved["miner"], saved["xbm"], saved["sampler"]) == \
+        ("contrastive", "multi-similarity", 32, "m-per-class")
+    done = run_cli("train-embedder", "--modality", "text", "--postings",
+                   str(tmp_path / "small.csv"), "--out", str(out), "--loss", "triplet",
+                   "--sampler", "random")
+    assert done.returncode == 2 and "m-per-class" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -420,18 +420,18 @@ def test_python_api_raises_input_error(trained, tmp_path):
 
 
 def test_damaged_arcface_head_is_an_input_error(image_run, tmp_path):
-    """`load_head` (Python API) refuses a damaged head or record of a train-embedder checkpoint
+    """`load_loss` (Python API) refuses a damaged head or record of a train-embedder checkpoint
     by name."""
     from common.errors import InputError
-    from embedders.arcface import load_head
+    from embedders.arcface import load_loss
 
     folder = shutil.copytree(image_run / "image" / "final", tmp_path / "final")
-    load_head(folder)
+    load_loss(folder)
     for name in ("head.safetensors", "arcface.json"):
         intact = (folder / name).read_bytes()
         (folder / name).write_bytes(intact[: len(intact) // 2])
         with pytest.raises(InputError, match=f"{name}: truncated or damaged.*train-embedder"):
-            load_head(folder)
+            load_loss(folder)
         (folder / name).write_bytes(intact)
 
 

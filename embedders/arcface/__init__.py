@@ -1,17 +1,28 @@
-"""ArcFace training of the embedders' networks (text and image) with an additive angular margin
-head; out-of-fold embeddings for protocol P2.
+"""Metric-learning training of the embedders' networks (text and image): ArcFace by default,
+the other class and pair losses of :mod:`.losses`, named recipes; out-of-fold embeddings for
+protocol P2.
 
-Public API: :class:`ArcMarginHead`, :class:`SAM`, :func:`warmup_cosine`,
-:class:`ArcFaceSettings`, :func:`train_arcface`, :func:`save_checkpoint`, :func:`load_head`,
-:func:`embed_items`, :class:`TextEncoder`, :class:`ImageEncoder`.
+Public API: :class:`TrainingSettings`, :func:`recipe_settings`, :data:`RECIPES`,
+:func:`train_encoder`, :func:`save_checkpoint`, :func:`load_loss`, :func:`embed_items`,
+:func:`create_loss`, :class:`MetricLoss`, :class:`ArcMarginHead`, :class:`CurricularFaceHead`,
+:class:`FocalCrossEntropy`, :class:`Ranger`, :class:`SAM`, :func:`batch_order`,
+:func:`warmup_cosine`, :class:`TextEncoder`, :class:`ImageEncoder`.
 """
+from .curricularface import CurricularFaceHead
 from .encoders import ImageEncoder, TextEncoder
+from .focal import FocalCrossEntropy
 from .head import ArcMarginHead
+from .losses import CLASS_LOSSES, LOSSES, MINERS, PAIR_LOSSES, MetricLoss, create_loss
+from .ranger import Ranger
+from .recipes import RECIPES, recipe_settings
 from .sam import SAM
+from .samplers import SAMPLERS, batch_order
 from .schedule import warmup_cosine
-from .train import (ArcFaceSettings, TrainResult, embed_items, load_head, save_checkpoint,
-                    train_arcface)
+from .train import (OPTIMIZERS, TrainingSettings, TrainResult, embed_items, load_loss,
+                    save_checkpoint, train_encoder)
 
-__all__ = ["ArcFaceSettings", "ArcMarginHead", "ImageEncoder", "SAM", "TextEncoder",
-           "TrainResult", "embed_items", "load_head", "save_checkpoint", "train_arcface",
-           "warmup_cosine"]
+__all__ = ["CLASS_LOSSES", "LOSSES", "MINERS", "OPTIMIZERS", "PAIR_LOSSES", "RECIPES",
+           "SAMPLERS", "ArcMarginHead", "CurricularFaceHead", "FocalCrossEntropy", "ImageEncoder",
+           "MetricLoss", "Ranger", "SAM", "TextEncoder", "TrainResult", "TrainingSettings",
+           "batch_order", "create_loss", "embed_items", "load_loss", "recipe_settings",
+           "save_checkpoint", "train_encoder", "warmup_cosine"]

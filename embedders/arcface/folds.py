@@ -19,13 +19,13 @@ from common.atomic import save_npy, write_json
 from common.folds import group_folds
 
 from .encoders import FrozenStates
-from .train import ArcFaceSettings, embed_items, save_checkpoint, train_arcface
+from .train import TrainingSettings, embed_items, save_checkpoint, train_encoder
 
 log = logging.getLogger(__name__)
 
 
 def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
-                settings: ArcFaceSettings, out: Path, n_folds: int = 5,
+                settings: TrainingSettings, out: Path, n_folds: int = 5,
                 out_of_fold: bool = True, postings_fingerprint: str = "", seed: int = 42,
                 max_steps: int | None = None) -> dict:
     """Train per fold (when ``out_of_fold``) and on everything; returns the report it writes.
@@ -47,7 +47,7 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
             train_rows, held_rows = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
             _, codes = np.unique(labels[train_rows], return_inverse=True)
             encoder = make_encoder()
-            result = train_arcface(encoder, _take(items, train_rows), codes, settings, max_steps)
+            result = train_encoder(encoder, _take(items, train_rows), codes, settings, max_steps)
             save_checkpoint(out / f"fold_{f}", encoder, result, settings,
                             {"fold": f, "trained_postings": len(train_rows)})
             held = embed_items(encoder, _take(items, held_rows), description=f"fold {f} oof")
@@ -68,7 +68,7 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
             "fold_of_row": fold.tolist()})
     _, codes = np.unique(labels, return_inverse=True)
     encoder = make_encoder()
-    result = train_arcface(encoder, items, codes, settings, max_steps)
+    result = train_encoder(encoder, items, codes, settings, max_steps)
     record = save_checkpoint(out / "final", encoder, result, settings,
                              {"trained_postings": len(labels)})
     report.update({"final": str(out / "final"), "embedder": record["embedder"],

@@ -33,15 +33,17 @@ class ArcMarginHead(nn.Module):
     def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
         return F.linear(F.normalize(embeddings.float()), F.normalize(self.weight.float()))
 
+    def with_margin(self, cos: torch.Tensor) -> torch.Tensor:
+        """cos(θ + m), with the fall-back past θ = π − m (or the easy margin)."""
+        sin = torch.sqrt(1.0 - cos * cos)
+        shifted = cos * math.cos(self.margin) - sin * math.sin(self.margin)
+        if self.easy_margin:
+            return torch.where(cos > 0, shifted, cos)
+        return torch.where(cos > math.cos(math.pi - self.margin), shifted,
+                           cos - math.sin(math.pi - self.margin) * self.margin)
+
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             cos = self.cosine(embeddings).clamp(-1 + 1e-7, 1 - 1e-7)
-            sin = torch.sqrt(1.0 - cos * cos)
-            with_margin = cos * math.cos(self.margin) - sin * math.sin(self.margin)
-            if self.easy_margin:
-                with_margin = torch.where(cos > 0, with_margin, cos)
-            else:
-                with_margin = torch.where(cos > math.cos(math.pi - self.margin), with_margin,
-                                          cos - math.sin(math.pi - self.margin) * self.margin)
             target = F.one_hot(labels, self.n_classes).bool()
-            return self.scale * torch.where(target, with_margin, cos)
+            return self.scale * torch.where(target, self.with_margin(cos), cos)

@@ -1,10 +1,13 @@
-"""The ArcFace training loop, the same for both modalities and for CPU and CUDA.
+"""The embedder training loop, the same for every loss, both modalities, CPU and CUDA.
 
-AdamW (encoder and head at their own learning rates), linear warm-up then cosine decay, optional
-SAM. On CUDA, mixed precision: float16 autocast with a GradScaler, or bfloat16 without one; the
-same autocast path runs on a CPU with bfloat16. The head's class centres can start at the mean
-pretrained embedding of each class, which lets a short run (a few epochs, ~3 postings per class
-on Shopee) learn the margin instead of spending itself on placing random centres.
+The objective is one of ``losses.LOSSES`` (ArcFace by default), the batches come from one of
+``samplers.SAMPLERS``, the optimiser is AdamW or Ranger (encoder and loss at their own learning
+rates), with a linear warm-up then cosine decay and optional SAM; margin losses can ramp their
+margin up and weigh examples by a focal term. On CUDA, mixed precision: float16 autocast with a
+GradScaler, or bfloat16 without one; the same autocast path runs on a CPU with bfloat16. The
+losses themselves run in float32. A class loss's centres can start at the mean pretrained
+embedding of each class, which lets a short run (a few epochs, ~3 postings per class on Shopee)
+learn the margin instead of spending itself on placing random centres.
 """
 from __future__ import annotations
 
@@ -18,16 +21,20 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .head import ArcMarginHead
+from .losses import CLASS_LOSSES, LOSSES, MINERS, PAIR_LOSSES, MetricLoss, create_loss
+from .ranger import Ranger
 from .sam import SAM
+from .samplers import SAMPLERS, batch_order
 from .schedule import warmup_cosine
 
 AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "ranger": Ranger}
 
 
 @dataclass
-class ArcFaceSettings:
-    """Training settings as plain data (saved beside every checkpoint)."""
+class TrainingSettings:
+    """Training settings as plain data (saved beside every checkpoint). ``recipes.RECIPES``
+    names the combinations the Shopee write-ups used."""
 
     epochs: float = 2.0
     batch_size: int = 64
@@ -45,23 +52,65 @@ class ArcFaceSettings:
     amp: bool = True
     amp_dtype: str = "float16"
     seed: int = 0
+    loss: str = "arcface"
+    miner: str = "none"
+    xbm: int = 0
+    optimizer: str = "adamw"
+    sampler: str = "auto"
+    m_per_class: int = 2
+    margin_warmup: float = 0.0
+    focal_gamma: float = 0.0
+    triplet_margin: float = 0.1
+    sub_centers: int = 3
 
-    def validate(self) -> "ArcFaceSettings":
+    def validate(self) -> "TrainingSettings":
         if self.epochs <= 0 or self.batch_size < 2:
             raise ValueError("epochs must be positive and batch_size at least 2")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"amp_dtype must be one of {sorted(AMP_DTYPES)}")
+        for name, value, allowed in (("loss", self.loss, LOSSES), ("miner", self.miner, MINERS),
+                                     ("optimizer", self.optimizer, tuple(OPTIMIZERS)),
+                                     ("sampler", self.sampler, ("auto",) + SAMPLERS)):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; one of {', '.join(allowed)}")
+        if self.loss in CLASS_LOSSES and (self.miner != "none" or self.xbm):
+            raise ValueError(f"{self.loss} learns class centres: miners and a cross-batch "
+                             "memory are for the pair losses "
+                             f"({', '.join(PAIR_LOSSES)})")
+        if self.loss in PAIR_LOSSES:
+            if self.margin_warmup or self.focal_gamma:
+                raise ValueError("margin warm-up and the focal term apply to the margin losses "
+                                 f"({', '.join(CLASS_LOSSES)})")
+            if self.batch_sampler == "random":
+                raise ValueError(f"{self.loss} compares the postings of a batch, so its batches "
+                                 "must hold positives: use --sampler m-per-class")
+        if self.xbm and self.xbm < self.batch_size:
+            raise ValueError("the cross-batch memory must hold at least one batch")
+        if self.batch_sampler == "m-per-class" and (
+                self.m_per_class < 2 or self.batch_size % self.m_per_class):
+            raise ValueError("m-per-class sampling needs m >= 2 dividing batch_size")
+        if not 0 <= self.margin_warmup <= 1 or self.focal_gamma < 0:
+            raise ValueError("margin_warmup is a fraction of training in [0, 1] and "
+                             "focal_gamma is non-negative")
         return self
+
+    @property
+    def batch_sampler(self) -> str:
+        """``auto``: m-per-class for a pair loss (it needs positives), random otherwise."""
+        if self.sampler != "auto":
+            return self.sampler
+        return "m-per-class" if self.loss in PAIR_LOSSES else "random"
 
 
 @dataclass
 class TrainResult:
-    head: ArcMarginHead
+    loss: MetricLoss
     losses: list[float]
     seconds: float
     samples: int
     device: str
     amp: str | None
+    n_classes: int = 0
     history: dict = field(default_factory=dict)
 
     @property
@@ -75,7 +124,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast_dtype(settings: ArcFaceSettings, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(settings: TrainingSettings, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, or None for full precision. CPUs autocast only to bfloat16."""
     if not settings.amp:
         return None
@@ -107,12 +156,14 @@ def class_centres(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) ->
     return F.normalize(torch.from_numpy(sums.astype(np.float32)), dim=1)
 
 
-def train_arcface(encoder, items: Sequence, labels: np.ndarray, settings: ArcFaceSettings,
+def train_encoder(encoder, items: Sequence, labels: np.ndarray, settings: TrainingSettings,
                   max_steps: int | None = None) -> TrainResult:
-    """Train ``encoder`` in place with an ArcFace head over ``labels`` (codes 0..C-1).
+    """Train ``encoder`` in place with the objective ``settings`` name over ``labels`` (codes
+    0..C-1).
 
     ``items`` are what ``encoder.prepare`` takes (titles, image names, or an array of
-    preprocessed images). Returns the head and the per-step losses.
+    preprocessed images). Returns the trained loss (a class loss's centres) and the per-step
+    losses.
     """
     from common.console import track
 
@@ -124,43 +175,47 @@ def train_arcface(encoder, items: Sequence, labels: np.ndarray, settings: ArcFac
     device = resolve_device(settings.device)
     encoder.to(device)
     items = encoder.precompute_frozen(items)
-    head = ArcMarginHead(encoder.embedding_dim, n_classes, settings.scale, settings.margin,
-                         settings.easy_margin)
-    if settings.init_centres:
-        head.weight.data.copy_(class_centres(
+    loss_fn = create_loss(settings, encoder.embedding_dim, n_classes)
+    if settings.init_centres and loss_fn.is_classifier:
+        loss_fn.init_centres(class_centres(
             embed_items(encoder, items, description="class centres"), labels, n_classes))
-    head.to(device)
+    loss_fn.to(device)
     dtype = autocast_dtype(settings, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16
                                   and not settings.sam)
-    groups = [{"params": [p for p in encoder.parameters() if p.requires_grad], "lr": settings.lr},
-              {"params": head.parameters(), "lr": settings.head_lr, "weight_decay": 0.0}]
+    groups = [{"params": [p for p in encoder.parameters() if p.requires_grad], "lr": settings.lr}]
+    if any(p.requires_grad for p in loss_fn.parameters()):
+        groups.append({"params": list(loss_fn.parameters()), "lr": settings.head_lr,
+                       "weight_decay": 0.0})
+    base = OPTIMIZERS[settings.optimizer]
     if settings.sam:
-        optimizer = SAM(groups, torch.optim.AdamW, rho=settings.sam_rho,
-                        weight_decay=settings.weight_decay)
+        optimizer = SAM(groups, base, rho=settings.sam_rho, weight_decay=settings.weight_decay)
     else:
-        optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
+        optimizer = base(groups, weight_decay=settings.weight_decay)
     steps_per_epoch = max(len(items) // settings.batch_size, 1)
     total = int(round(settings.epochs * steps_per_epoch))
     if max_steps is not None:
         total = min(total, max_steps)
     schedule = warmup_cosine(optimizer, total, int(settings.warmup_fraction * total))
-    order = np.concatenate([rng.permutation(len(items))
-                            for _ in range(int(np.ceil(total / steps_per_epoch)))])
+    order = batch_order(labels, settings.batch_sampler, settings.batch_size, total, rng,
+                        settings.m_per_class)
+    ramp = max(int(settings.margin_warmup * total), 1)
 
     def loss_of(rows: np.ndarray) -> torch.Tensor:
         batch = encoder.prepare(_take(items, rows))
         target = torch.from_numpy(labels[rows]).to(device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits = head(encoder(batch), target)
-        return F.cross_entropy(logits, target)
+            embeddings = encoder(batch)
+        return loss_fn(embeddings, target)
 
     encoder.train()
-    head.train()
+    loss_fn.train()
     losses = []
     start = time.perf_counter()
-    for step in track(range(total), f"arcface {getattr(encoder, 'modality', '')}", total):
+    for step in track(range(total), f"{settings.loss} {getattr(encoder, 'modality', '')}", total):
         rows = order[step * settings.batch_size:(step + 1) * settings.batch_size]
+        if settings.margin_warmup:
+            loss_fn.set_margin(settings.margin * min(1.0, (step + 1) / ramp))
         optimizer.zero_grad(set_to_none=True)
         loss = loss_of(rows)
         if settings.sam:
@@ -180,8 +235,9 @@ def train_arcface(encoder, items: Sequence, labels: np.ndarray, settings: ArcFac
         losses.append(float(loss.detach()))
     seconds = time.perf_counter() - start
     encoder.eval()
-    return TrainResult(head, losses, seconds, total * settings.batch_size, device.type,
-                       str(dtype).removeprefix("torch.") if dtype else None)
+    loss_fn.eval()
+    return TrainResult(loss_fn, losses, seconds, total * settings.batch_size, device.type,
+                       str(dtype).removeprefix("torch.") if dtype else None, n_classes)
 
 
 def _take(items: Sequence, rows: np.ndarray):
@@ -190,10 +246,11 @@ def _take(items: Sequence, rows: np.ndarray):
     return [items[r] for r in rows]
 
 
-def save_checkpoint(folder: Path, encoder, result: TrainResult, settings: ArcFaceSettings,
+def save_checkpoint(folder: Path, encoder, result: TrainResult, settings: TrainingSettings,
                     extra: dict | None = None) -> dict:
-    """Encoder weights and head as safetensors, plus ``arcface.json`` (settings, the embedder
-    config that loads the encoder, loss history). Written to a temporary folder, then renamed."""
+    """Encoder weights and the loss's learned state (class centres; empty for a pair loss) as
+    safetensors, plus ``arcface.json`` (settings, the embedder config that loads the encoder,
+    loss history). Written to a temporary folder, then renamed."""
     import shutil
     import tempfile
 
@@ -204,12 +261,11 @@ def save_checkpoint(folder: Path, encoder, result: TrainResult, settings: ArcFac
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         encoder.save(tmp / "encoder")
-        save_file({"weight": result.head.weight.detach().cpu().contiguous()},
-                  str(tmp / "head.safetensors"))
+        save_file(result.loss.state_to_save(), str(tmp / "head.safetensors"))
         record = {"modality": encoder.modality, "settings": asdict(settings),
                   "embedder": encoder.embedder_config(folder / "encoder"),
-                  "head": {"embedding_dim": result.head.embedding_dim,
-                           "n_classes": result.head.n_classes},
+                  "head": {"embedding_dim": encoder.embedding_dim,
+                           "n_classes": result.n_classes},
                   "losses": [round(v, 5) for v in result.losses],
                   "seconds": round(result.seconds, 3), "device": result.device,
                   "amp": result.amp, "samples_per_second": round(result.samples_per_second, 2),
@@ -224,17 +280,18 @@ def save_checkpoint(folder: Path, encoder, result: TrainResult, settings: ArcFac
     return record
 
 
-def load_head(folder: Path) -> ArcMarginHead:
-    """The saved head, rebuilt from ``arcface.json``; a shape mismatch is a clear error, a
-    damaged file an InputError naming it."""
+def load_loss(folder: Path) -> MetricLoss:
+    """The saved loss (a class loss's centres), rebuilt from ``arcface.json``; a shape mismatch
+    is a clear error, a damaged file an InputError naming it. Checkpoints written before the
+    other losses existed load as ArcFace, which they are."""
     from safetensors.torch import load_file
 
     from common.atomic import check_safetensors, read_json
 
     record = read_json(Path(folder) / "arcface.json", "train-embedder")
-    s = record["settings"]
-    head = ArcMarginHead(record["head"]["embedding_dim"], record["head"]["n_classes"],
-                         s["scale"], s["margin"], s["easy_margin"])
+    known = TrainingSettings.__dataclass_fields__
+    settings = TrainingSettings(**{k: v for k, v in record["settings"].items() if k in known})
+    loss = create_loss(settings, record["head"]["embedding_dim"], record["head"]["n_classes"])
     weights = check_safetensors(Path(folder) / "head.safetensors", "train-embedder")
-    head.load_state_dict(load_file(str(weights)), strict=True)
-    return head
+    loss.module.load_state_dict(load_file(str(weights)), strict=True)
+    return loss
