@@ -31,6 +31,7 @@ from common.metric import score_pairs  # noqa: E402
 from common.text import clean_titles  # noqa: E402
 from embedders.arcface import RECIPES, TextEncoder, embed_items, recipe_settings  # noqa: E402
 from embedders.arcface import train_encoder  # noqa: E402
+from embedders.arcface.train import resolve_device  # noqa: E402
 
 
 def best_threshold(vectors: np.ndarray, labels: np.ndarray, lowest: float = 0.3,
@@ -92,15 +93,19 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--head-lr", type=float, default=3e-3)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto (CUDA where present), cpu, cuda")
+    parser.add_argument("--model-path", help="sentence-transformers folder (default: MiniLM)")
     parser.add_argument("--limit", type=int, help="use only the first N postings (smoke runs)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "recipes.json"))
     parser.add_argument("--plot", help="also draw the F1 bars here (PNG)")
+    parser.add_argument("--variants", help="JSON file {row name: {\"recipe\": NAME, option: "
+                                           "value, ...}}: run these rows instead of --recipes")
     parser.add_argument("--resume", action="store_true",
                         help="keep the recipes --out already holds and run the others")
     args = parser.parse_args()
-    names = args.recipes.split(",")
-    unknown = [n for n in names if n not in RECIPES]
+    rows = json.loads(Path(args.variants).read_text()) if args.variants else \
+        {name: {"recipe": name} for name in args.recipes.split(",")}
+    unknown = [r["recipe"] for r in rows.values() if r["recipe"] not in RECIPES]
     if unknown:
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
 
@@ -118,9 +123,9 @@ def main() -> int:
     previous = json.loads(out.read_text()) if args.resume and out.is_file() else {}
 
     def make_encoder():
-        return TextEncoder(max_seq_length=args.max_seq_length, freeze_layers=args.freeze_layers)
+        return TextEncoder(args.model_path, args.max_seq_length, args.freeze_layers)
 
-    encoder = make_encoder()
+    encoder = make_encoder().to(resolve_device(args.device))
     start = time.perf_counter()
     states = encoder.precompute_frozen(titles)
     frozen_seconds = round(time.perf_counter() - start, 1)
@@ -131,11 +136,13 @@ def main() -> int:
               "pretrained": best_threshold(embed_items(encoder, states[held_rows]), held_labels),
               "recipes": previous.get("recipes", {}), "device": None}
     print(f"pretrained MiniLM: held-out F1 {report['pretrained']['f1']:.4f}", file=sys.stderr)
-    for name in names:
+    for name, row in rows.items():
         if name in report["recipes"]:
             continue
-        settings = recipe_settings(name, epochs=args.epochs, batch_size=args.batch_size,
-                                   lr=args.lr, head_lr=args.head_lr, device=args.device)
+        overrides = {k: v for k, v in row.items() if k != "recipe"}
+        settings = recipe_settings(row["recipe"], **{
+            "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+            "head_lr": args.head_lr, "device": args.device, **overrides})
         load_before = os.getloadavg()[0]
         encoder = make_encoder()
         result = train_encoder(encoder, states[train_rows], train_labels, settings)
@@ -145,7 +152,8 @@ def main() -> int:
             **score, "lift": round(score["f1"] - report["pretrained"]["f1"], 4),
             "seconds_training": round(result.seconds, 1),
             "titles_per_second": round(result.samples_per_second, 1),
-            "device": result.device, "amp": result.amp, "settings": RECIPES[name],
+            "device": result.device, "amp": result.amp, "recipe": row["recipe"],
+            "settings": {**RECIPES[row["recipe"]], **overrides},
             "loss_first": round(float(np.mean(result.losses[:20])), 4),
             "loss_last": round(float(np.mean(result.losses[-20:])), 4),
             "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}

@@ -4,6 +4,10 @@ RAdam rectifies Adam's variance in the first steps, so it needs no warm-up of it
 keeps a slow copy of the weights and every ``k`` steps moves it ``alpha`` of the way to the fast
 weights, then restarts the fast weights from it. A subclass of ``torch.optim.RAdam``, so the
 learning-rate schedule and SAM wrap it like any optimiser.
+
+Weight decay is decoupled, as in AdamW, so ``weight_decay`` means the same for both optimisers.
+Added to the gradient instead (RAdam's default, L2), 0.01 of a pretrained weight is as large as
+the fine-tuning gradients, and the adaptive step then mostly pulls the weights towards zero.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ class Ranger(torch.optim.RAdam):
     def __init__(self, params, lr: float = 1e-3, k: int = 6, alpha: float = 0.5, **kwargs):
         if k < 1 or not 0 < alpha <= 1:
             raise ValueError("LookAhead needs k >= 1 and 0 < alpha <= 1")
-        super().__init__(params, lr=lr, **kwargs)
+        super().__init__(params, lr=lr, decoupled_weight_decay=True, **kwargs)
         self.lookahead_k, self.lookahead_alpha = k, alpha
         self.lookahead_steps = 0
         # the slow weights live beside, not in, self.state: RAdam initialises a parameter's
