@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import scipy.sparse as sp
 
 from common.codes import code_keys, extract_codes
 from common.text import clean_titles
+from common.tokens import token_matrix
 
 from .base import Embedder, Embedding
 
@@ -31,10 +31,5 @@ class CodesEmbedder(Embedder):
     def embed(self, postings: pl.DataFrame, images_dir: Path | None = None) -> Embedding:
         n = postings.height
         keys = code_keys(extract_codes(clean_titles(postings["title"])))
-        vocabulary = keys.select(pl.col("code").unique().sort()).with_row_index("column")
-        keys = keys.join(vocabulary, on="code")
-        rows = keys["row"].to_numpy()
-        matrix = sp.csr_matrix((np.ones(len(rows), np.float32),
-                                (rows, keys["column"].to_numpy())),
-                               shape=(n, vocabulary.height))
+        matrix = token_matrix(keys["row"].to_numpy(), keys["code"], n)
         return Embedding(self.name, self.kind, matrix, np.diff(matrix.indptr) == 0)

@@ -15,9 +15,9 @@ from rapidfuzz.distance import Levenshtein
 from candidates import pair_similarity
 from common.codes import PREFIX_MIN, extract_codes
 from common.text import clean_titles
+from common.tokens import token_matrix
 
 from .context import PairContext
-from .units import token_matrix
 
 
 def identifier_features(ctx: PairContext) -> dict[str, np.ndarray]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import scipy.sparse as sp
 
 from candidates import pair_similarity
 from common.text import clean_titles
+from common.tokens import token_matrix
 
 from .context import PairContext
 
@@ -100,17 +100,6 @@ def extract_quantities(titles: list[str]) -> pl.DataFrame:
     return (pl.concat(parts).drop_nulls("value").filter(pl.col("value") > 0)
             .with_columns(pl.col("value").round(3), pl.col("row").cast(pl.Int64))
             .unique().sort(["row", "family", "value"]))
-
-
-def token_matrix(rows: np.ndarray, tokens: pl.Series, n: int) -> sp.csr_matrix:
-    """Binary posting × token matrix."""
-    if len(rows) == 0:
-        return sp.csr_matrix((n, 1), dtype=np.float32)
-    _, codes = np.unique(tokens.to_numpy(), return_inverse=True)
-    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, codes)),
-                           shape=(n, int(codes.max()) + 1))
-    matrix.data[:] = 1  # duplicates summed by the constructor count once
-    return matrix
 
 
 def _numbers(titles: list[str]) -> pl.DataFrame:
