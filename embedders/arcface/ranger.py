@@ -6,8 +6,8 @@ weights, then restarts the fast weights from it. A subclass of ``torch.optim.RAd
 learning-rate schedule and SAM wrap it like any optimiser.
 
 Weight decay is decoupled, as in AdamW, so ``weight_decay`` means the same for both optimisers.
-Added to the gradient instead (RAdam's default, L2), 0.01 of a pretrained weight is as large as
-the fine-tuning gradients, and the adaptive step then mostly pulls the weights towards zero.
+LookAhead moves the weights about half as far per step at the same learning rate: on Shopee
+titles Ranger wanted about 10x AdamW's rate (README, "Embedder training recipes").
 """
 from __future__ import annotations
 
