@@ -67,14 +67,22 @@ def test_frozen_layer_cache_gives_the_full_models_embeddings():
     np.testing.assert_allclose(cached, full, atol=2e-3)  # float16 storage of the states
 
 
-def test_train_embedder_oof_feeds_candidates(shopee_train, tmp_path):
-    groups = shopee_train["label_group"].unique(maintain_order=True)[:40]
-    small = shopee_train.filter(pl.col("label_group").is_in(groups.to_list())).head(80)
+def train_small_text_model(shopee_train, tmp_path, groups: int, rows: int, *options: str):
+    """``train-embedder`` on the first ``rows`` postings of ``groups`` Shopee groups, 2 steps;
+    returns (the postings, the output folder, the finished command)."""
+    first = shopee_train["label_group"].unique(maintain_order=True)[:groups]
+    small = shopee_train.filter(pl.col("label_group").is_in(first.to_list())).head(rows)
     small.write_csv(tmp_path / "small.csv")
     out = tmp_path / "text_model"
     done = run_cli("train-embedder", "--modality", "text", "--postings",
-                   str(tmp_path / "small.csv"), "--out", str(out), "--oof", "--folds", "2",
-                   "--max-steps", "2", "--batch-size", "16", "--freeze-layers", "5")
+                   str(tmp_path / "small.csv"), "--out", str(out), *options, "--max-steps", "2",
+                   "--batch-size", "16", "--freeze-layers", "5")
+    return small, out, done
+
+
+def test_train_embedder_oof_feeds_candidates(shopee_train, tmp_path):
+    small, out, done = train_small_text_model(shopee_train, tmp_path, 40, 80, "--oof",
+                                              "--folds", "2")
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "train_embedder.json").read_text())
     assert report["folds"] == 2 and report["device"] == "cpu"
@@ -122,13 +130,8 @@ def test_lsa_fitted_on_a_sample_projects_every_row_and_keeps_neighbours():
 
 
 def test_train_embedder_takes_a_recipe_and_explicit_options_over_it(shopee_train, tmp_path):
-    groups = shopee_train["label_group"].unique(maintain_order=True)[:30]
-    small = shopee_train.filter(pl.col("label_group").is_in(groups.to_list())).head(60)
-    small.write_csv(tmp_path / "small.csv")
-    out = tmp_path / "text_model"
-    done = run_cli("train-embedder", "--modality", "text", "--postings",
-                   str(tmp_path / "small.csv"), "--out", str(out), "--recipe", "contrastive-xbm",
-                   "--xbm", "32", "--max-steps", "2", "--batch-size", "16", "--freeze-layers", "5")
+    _, out, done = train_small_text_model(shopee_train, tmp_path, 30, 60,
+                                          "--recipe", "contrastive-xbm", "--xbm", "32")
     assert done.returncode == 0, done.stderr
     assert "contrastive-xbm recipe (contrastive loss)" in done.stdout + done.stderr
     saved = json.loads((out / "final" / "arcface.json").read_text())["settings"]

@@ -18,8 +18,8 @@ import numpy as np
 from common.atomic import save_npy, write_json
 from common.folds import group_folds
 
-from .encoders import FrozenStates
-from .train import TrainingSettings, embed_items, save_checkpoint, train_encoder
+from .train import (TrainingSettings, embed_items, save_checkpoint, take_rows,
+                    train_encoder)
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,12 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
             train_rows, held_rows = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
             _, codes = np.unique(labels[train_rows], return_inverse=True)
             encoder = make_encoder()
-            result = train_encoder(encoder, _take(items, train_rows), codes, settings, max_steps)
+            result = train_encoder(encoder, take_rows(items, train_rows), codes, settings,
+                                   max_steps)
             save_checkpoint(out / f"fold_{f}", encoder, result, settings,
                             {"fold": f, "trained_postings": len(train_rows)})
-            held = embed_items(encoder, _take(items, held_rows), description=f"fold {f} oof")
+            held = embed_items(encoder, take_rows(items, held_rows),
+                               description=f"fold {f} oof")
             if vectors is None:
                 vectors = np.zeros((len(labels), held.shape[1]), np.float32)
             vectors[held_rows] = held
@@ -79,9 +81,3 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
                    "final_seconds": round(result.seconds, 2)})
     write_json(out / "train_embedder.json", report)
     return report
-
-
-def _take(items, rows: np.ndarray):
-    if isinstance(items, (np.ndarray, FrozenStates)):
-        return items[rows]
-    return [items[r] for r in rows]

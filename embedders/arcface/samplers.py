@@ -34,10 +34,10 @@ def batch_order(labels: np.ndarray, sampler: str, batch_size: int, total_steps: 
     if sampler == "m-per-class":
         from pytorch_metric_learning.samplers import MPerClassSampler
 
-        if m_per_class * len(np.unique(labels)) < batch_size:
+        groups = len(np.unique(labels))
+        if m_per_class * groups < batch_size:
             raise ValueError(f"m-per-class sampling needs at least batch_size / m = "
-                             f"{batch_size // m_per_class} groups; the postings hold "
-                             f"{len(np.unique(labels))}")
+                             f"{batch_size // m_per_class} groups; the postings hold {groups}")
         sampler_ = MPerClassSampler(labels, m_per_class, batch_size,
                                     length_before_new_iter=need)
         with _library_random_state(int(rng.integers(2**31))):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .encoders import FrozenStates
 from .losses import CLASS_LOSSES, LOSSES, MINERS, PAIR_LOSSES, MetricLoss, create_loss
 from .ranger import Ranger
 from .sam import SAM
@@ -202,7 +203,7 @@ def train_encoder(encoder, items: Sequence, labels: np.ndarray, settings: Traini
     ramp = max(int(settings.margin_warmup * total), 1)
 
     def loss_of(rows: np.ndarray) -> torch.Tensor:
-        batch = encoder.prepare(_take(items, rows))
+        batch = encoder.prepare(take_rows(items, rows))
         target = torch.from_numpy(labels[rows]).to(device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             embeddings = encoder(batch)
@@ -240,8 +241,9 @@ def train_encoder(encoder, items: Sequence, labels: np.ndarray, settings: Traini
                        str(dtype).removeprefix("torch.") if dtype else None, n_classes)
 
 
-def _take(items: Sequence, rows: np.ndarray):
-    if isinstance(items, np.ndarray) or hasattr(items, "hidden"):
+def take_rows(items: Sequence, rows: np.ndarray):
+    """``items[rows]`` for arrays and cached frozen states, a list for titles or file names."""
+    if isinstance(items, (np.ndarray, FrozenStates)):
         return items[rows]
     return [items[r] for r in rows]
 
