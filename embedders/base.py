@@ -59,11 +59,20 @@ class Embedder:
     # Row r's vector depends on row r alone, so chunks of postings can be embedded apart (as
     # Dask tasks) with the same vectors.
     per_posting: ClassVar[bool] = False
+    # A learned family (embedders.learned): its trained encoder travels with a fitted model.
+    learned: ClassVar[bool] = False
+    # embed() trains models first and takes a ``workspace`` folder to keep them in.
+    trains: ClassVar[bool] = False
 
     def get_config(self) -> dict[str, Any]:
         """The ``__init__`` parameters and their values (as scikit-learn's ``get_params``)."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {p: list(v) if isinstance(v := getattr(self, p), tuple) else v for p in names}
+
+    @property
+    def cache_name(self) -> str:
+        """The embedder's folder in an embeddings cache."""
+        return self.name
 
     def model_fingerprint(self) -> str:
         """Identifies the weights or library behind the vectors; changes invalidate caches."""

@@ -34,21 +34,28 @@ def embed_catalog(embedder: Embedder, postings: pl.DataFrame, cache_dir: Path | 
     columns = tuple(c for c in embedder.input_columns if c in postings.columns)
     key = embedder.cache_key(fingerprint(postings, columns),
                              extra=str(images_dir) if images_dir else "")
-    folder = Path(cache_dir) / embedder.name if cache_dir is not None else None
+    folder = Path(cache_dir) / embedder.cache_name if cache_dir is not None else None
     if folder is not None:
         cached = _load(folder, key)
         if cached is not None:
             return cached
     start = time.perf_counter()
-    embedding = embedder.embed(postings, images_dir) if compute is None \
-        else compute(embedder, postings, images_dir)
+    if embedder.trains:  # trains here (torch uses every core), keeping its models in the cache
+        embedding = embedder.embed(postings, images_dir,
+                                   workspace=folder / "training" if folder else None)
+    elif compute is None:
+        embedding = embedder.embed(postings, images_dir)
+    else:
+        embedding = compute(embedder, postings, images_dir)
     embedding.modality = embedder.modality
     embedding.manifest = {
-        "embedder": embedder.name, "kind": embedding.kind, "modality": embedder.modality, "config": embedder.get_config(),
-        "model_fingerprint": embedder.model_fingerprint(), "postings_fingerprint":
-        fingerprint(postings, columns), "key": key, "rows": len(embedding),
+        "embedder": embedder.name, "kind": embedding.kind, "modality": embedder.modality,
+        "config": embedder.get_config(), "model_fingerprint": embedder.model_fingerprint(),
+        "postings_fingerprint": fingerprint(postings, columns), "key": key,
+        "rows": len(embedding),
         "dims": int(embedding.vectors.shape[1]) if embedding.vectors.ndim == 2 else 1,
-        "missing": int(embedding.missing.sum()), "seconds": round(time.perf_counter() - start, 3)}
+        "missing": int(embedding.missing.sum()), "seconds": round(time.perf_counter() - start, 3),
+        **embedding.manifest}  # what the embedder adds: a learned one's trained encoder
     if folder is not None:
         _store(folder, embedding)
     return embedding
@@ -92,6 +99,10 @@ def _load(folder: Path, key: str) -> Embedding | None:
         return None
     if vectors.shape[0] != manifest["rows"] or len(missing) != manifest["rows"]:
         log.warning(f"{folder}: cache entry of the wrong size; recomputing it")
+        return None
+    if manifest.get("encoder") and not Path(manifest["encoder"]).is_dir():
+        log.warning(f"{folder}: the trained encoder {manifest['encoder']} is gone; training "
+                    f"again (fold models still there are reused)")
         return None
     return Embedding(manifest["embedder"], manifest["kind"], vectors, missing, manifest,
                      manifest["modality"])

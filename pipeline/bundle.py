@@ -14,6 +14,9 @@
       filter/            the first-pass pair filter: schema.json (+ filter_threshold), booster
       stack/             the second-stage ranker: schema.json (features = the first stage's, then
                          the score graph), booster, importance.csv / .png
+      encoders/<name>/   each learned embedder's all-rows encoder (safetensors + config, and
+                         arcface.json, its training settings); schema.json's embedder config
+                         names it by the path relative to the model folder
 
 Nothing is pickled. :meth:`ModelBundle.load` checks every part and refuses a folder that this
 toolkit could not replay with an :class:`~common.errors.InputError` naming the file.
@@ -33,6 +36,7 @@ from candidates import SEARCH_METHODS
 from common.atomic import read_json
 from common.errors import InputError
 from common.text import CLEANUP_VERSION
+from embedders import copy_trained, is_learned
 from features import (SCORE_GRAPH_FEATURES, SCORE_GRAPH_GROUP, FeatureTable, PairContext,
                       build_features)
 from postprocess import PostProcessor
@@ -40,6 +44,7 @@ from ranker import SCHEMA_FILE, PairFilter, PairRanker, write_importance
 
 FILTER_FOLDER = "filter"
 STACK_FOLDER = "stack"
+ENCODERS_FOLDER = "encoders"
 TOOLKIT_VERSION = "0.1.0"
 
 log = logging.getLogger(__name__)
@@ -112,8 +117,9 @@ class ModelBundle:
                              folder / STACK_FOLDER)
         elif (folder / STACK_FOLDER).exists():
             shutil.rmtree(folder / STACK_FOLDER)
+        embedders = self._write_encoders(folder)
         self.ranker.save(folder, self.feature_groups, {
-            "toolkit_version": TOOLKIT_VERSION, "embedders": self.embedders, "k": self.k,
+            "toolkit_version": TOOLKIT_VERSION, "embedders": embedders, "k": self.k,
             "blend": self.blend, "filter": FILTER_FOLDER if self.pair_filter else None,
             "stack": STACK_FOLDER if self.second else None, "feature_groups": self.groups,
             "postprocess": self.processor.fitted_params(), "params": self.params,
@@ -122,6 +128,21 @@ class ModelBundle:
             "title_cleanup": CLEANUP_VERSION, "score_quantiles": self.score_quantiles})
         write_importance(self.ranker.gain_importance(), self.feature_groups, folder)
         return folder
+
+    def _write_encoders(self, folder: Path) -> list[dict]:
+        """Copy each learned embedder's trained encoder into ``encoders/<name>/``; the specs as
+        saved, naming it relative to the model folder (which can then move)."""
+        specs, target_root = [], folder / ENCODERS_FOLDER
+        if target_root.exists():
+            shutil.rmtree(target_root)
+        for spec in self.embedders:
+            checkpoint = spec.get("config", {}).get("checkpoint")
+            if is_learned(spec["name"]) and checkpoint:
+                copy_trained(checkpoint, target_root / spec["name"])
+                spec = {**spec, "config": {**spec["config"],
+                                           "checkpoint": f"{ENCODERS_FOLDER}/{spec['name']}"}}
+            specs.append(spec)
+        return specs
 
     # ------------------------------------------------------------------------------ reading
 
@@ -157,7 +178,8 @@ class ModelBundle:
             filter_groups = {f["name"]: f["group"] for f in schema_json["features"]}
         return cls(ranker=ranker, feature_groups={f["name"]: f["group"]
                                                   for f in schema["features"]},
-                   embedders=schema["embedders"], k=schema["k"], blend=schema.get("blend"),
+                   embedders=_resolve_encoders(schema["embedders"], folder), k=schema["k"],
+                   blend=schema.get("blend"),
                    groups=schema["feature_groups"], processor=processor,
                    pair_filter=pair_filter, filter_groups=filter_groups, second=second,
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),
@@ -221,6 +243,23 @@ def _check_settings(schema: dict, where: str) -> None:
         except (TypeError, ValueError) as exc:
             raise InputError(f"embedder {spec['name']!r} cannot be built from its config ({exc})",
                              file=where) from None
+
+
+def _resolve_encoders(specs: list[dict], folder: Path) -> list[dict]:
+    """The saved specs with each learned embedder's encoder path made absolute (it is saved
+    relative to the model folder), refused by name when the folder lacks it."""
+    resolved = []
+    for spec in specs:
+        checkpoint = spec.get("config", {}).get("checkpoint")
+        if is_learned(spec["name"]) and checkpoint and not Path(checkpoint).is_absolute():
+            path = folder / checkpoint
+            if not path.is_dir():
+                raise InputError(f"the {spec['name']} encoder that schema.json names "
+                                 f"({checkpoint}) is missing; copy the whole model folder, or "
+                                 f"retrain", file=str(folder / SCHEMA_FILE))
+            spec = {**spec, "config": {**spec["config"], "checkpoint": str(path)}}
+        resolved.append(spec)
+    return resolved
 
 
 def _postprocessor(schema: dict, where: str) -> PostProcessor:

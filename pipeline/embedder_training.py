@@ -2,15 +2,10 @@
 train-embedder``), optionally per fold for protocol P2's out-of-fold vectors."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-
-import numpy as np
 
 from common.errors import InputError
 from common.postings import fingerprint, has_labels, label_codes, load_postings
-
-log = logging.getLogger(__name__)
 
 
 def train_embedder(postings: str | Path, modality: str, out: str | Path, settings,
@@ -25,16 +20,14 @@ def train_embedder(postings: str | Path, modality: str, out: str | Path, setting
     training report."""
     from embedders.arcface import ImageEncoder, TextEncoder
     from embedders.arcface.folds import train_folds
+    from embedders.learned import image_training_items, text_training_items
 
     frame = load_postings(postings)
     if not has_labels(frame):
         raise InputError("ArcFace training needs a label_group column", file=str(postings),
                          column="label_group")
     if modality == "text":
-        from common.text import clean_titles
-
-        items = clean_titles(frame["title"])
-        keep = np.array([t != "" for t in items])
+        items, keep = text_training_items(frame)
 
         def make_encoder():
             return TextEncoder(model_path, max_seq_length, freeze_layers)
@@ -42,23 +35,15 @@ def train_embedder(postings: str | Path, modality: str, out: str | Path, setting
         if not images or "image" not in frame.columns:
             raise InputError("image training needs --images and an image column",
                              file=str(postings), column="image")
-        from embedders.image import ImagePreprocessor, create_backbone, read_images
-
-        preprocess = ImagePreprocessor.for_backbone(create_backbone(backbone, checkpoint),
-                                                    image_size)
-        items, missing = read_images(frame["image"].to_list(), Path(images), preprocess)
-        keep = ~missing
-        if missing.any():
-            log.warning(f"{int(missing.sum())} images missing or unreadable; trained without them")
+        items, keep = image_training_items(frame, Path(images), backbone, checkpoint,
+                                           image_size)
 
         def make_encoder():
             return ImageEncoder(backbone, checkpoint, pooling, image_size=image_size)
-    if not keep.all():
-        if oof:
-            raise InputError(f"{int((~keep).sum())} postings have no {modality}; "
-                             "out-of-fold training needs every posting", file=str(postings))
-        items = items[keep] if isinstance(items, np.ndarray) else \
-            [t for t, k in zip(items, keep) if k]
+    if oof and not keep.all():
+        raise InputError(f"{int((~keep).sum())} postings have no {modality}; out-of-fold "
+                         "training needs every posting (the arcface_text / arcface_image "
+                         "embedders train without them)", file=str(postings))
     labels = label_codes(frame)[keep]
     try:
         report = train_folds(make_encoder, items, labels, settings, Path(out), folds, oof,

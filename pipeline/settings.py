@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from candidates import SEARCH_METHODS
@@ -27,19 +28,25 @@ class ParameterError(InputError, ValueError):
         super().__init__(f"{parameter} {requirement}")
 
 
+# Separators of the compact form: a comma before the next embedder's name, a colon before the
+# next key=: so JSON values keep theirs (training={"lr":2e-4,"batch_size":32}).
+_NEXT_EMBEDDER = re.compile(r",(?=\s*[A-Za-z_]\w*\s*(?::|,|$))")
+_NEXT_SETTING = re.compile(r":(?=[A-Za-z_]\w*=)")
+
+
 def embedder_specs(embedders: str | list) -> list[dict]:
     """``"a,b:key=value:key2=value2"`` (or a list of such names, or of ``{name, config}``) →
     ``[{name, config}]`` with every default filled in; values are JSON where they parse."""
     from embedders import create_embedder
 
-    items = [n.strip() for n in embedders.split(",") if n.strip()] \
+    items = [n.strip() for n in _NEXT_EMBEDDER.split(embedders) if n.strip()] \
         if isinstance(embedders, str) else list(embedders)
     specs = []
     for item in items:
         if isinstance(item, dict):
             name, overrides = item.get("name"), dict(item.get("config", {}))
         else:
-            name, *settings = item.split(":")
+            name, *settings = _NEXT_SETTING.split(item)
             overrides = {}
             for setting in settings:
                 key, sep, value = setting.partition("=")

@@ -18,7 +18,7 @@ from common.console import Timer
 from common.errors import InputError
 from common.postings import fingerprint
 from common.workdir import WorkDir
-from embedders import Embedding, create_embedder, embed_catalog
+from embedders import Embedding, create_embedder, embed_catalog, is_learned
 from features import PairContext
 
 from .distributed import embed_on, filter_scores_on, neighbours_on
@@ -72,6 +72,16 @@ class Candidates:
         self.table = self.table.clear()
         self.embeddings = []
         self.neighbours = {}
+
+    def fitted_specs(self) -> list[dict]:
+        """The embedder specs a model trained on these candidates records: a learned
+        embedder's checkpoint is the all-rows encoder its training produced (its out-of-fold
+        vectors made these candidates), which then embeds every new catalog."""
+        encoders = {e.name: e.manifest.get("encoder") for e in self.embeddings}
+        return [{**spec, "config": {**spec["config"], "checkpoint": encoders[spec["name"]]}}
+                if is_learned(spec["name"]) and encoders.get(spec["name"])
+                and spec["config"].get("checkpoint") is None else spec
+                for spec in self.specs]
 
     def search_params(self) -> dict:
         """The Matcher parameters these candidates were searched with."""

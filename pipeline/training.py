@@ -170,7 +170,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
                     "feature_groups": features.seconds, "total": timer.total},
     }
     bundle = ModelBundle(
-        ranker=final, feature_groups=features.groups, embedders=candidates.specs,
+        ranker=final, feature_groups=features.groups, embedders=candidates.fitted_specs(),
         k=candidates.report["k"], blend=candidates.report.get("blend"),
         groups=groups or sorted(set(features.groups.values())), processor=processor,
         pair_filter=pair_filter, filter_groups=filter_groups, second=second, params=params,

@@ -249,10 +249,12 @@ def take_rows(items: Sequence, rows: np.ndarray):
 
 
 def save_checkpoint(folder: Path, encoder, result: TrainResult, settings: TrainingSettings,
-                    extra: dict | None = None) -> dict:
+                    extra: dict | None = None, arrays: dict[str, np.ndarray] | None = None
+                    ) -> dict:
     """Encoder weights and the loss's learned state (class centres; empty for a pair loss) as
     safetensors, plus ``arcface.json`` (settings, the embedder config that loads the encoder,
-    loss history). Written to a temporary folder, then renamed."""
+    loss history) and ``arrays`` (file name → array, saved as .npy). Written to a temporary
+    folder, then renamed."""
     import shutil
     import tempfile
 
@@ -273,6 +275,8 @@ def save_checkpoint(folder: Path, encoder, result: TrainResult, settings: Traini
                   "amp": result.amp, "samples_per_second": round(result.samples_per_second, 2),
                   **(extra or {})}
         (tmp / "arcface.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        for name, array in (arrays or {}).items():
+            np.save(tmp / name, array, allow_pickle=False)
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)
