@@ -115,9 +115,10 @@ class LearnedEmbedder(Embedder):
         folder = Path(workspace) if workspace is not None else _temporary_workspace()
         postings_key = fingerprint(postings, self.input_columns)
         try:
+            # oof/ is a `precomputed` folder of these postings, like train-embedder --oof's.
             report = train_folds(self.make_encoder, items, label_codes(postings)[present],
                                  self.training_settings(), folder, self.folds, True,
-                                 postings_key, self.seed, self.max_steps,
+                                 fingerprint(postings), self.seed, self.max_steps,
                                  resume=self.cache_key(postings_key))
         except ValueError as exc:
             raise InputError(f"{self.name}: {exc}", column="label_group") from None

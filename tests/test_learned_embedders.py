@@ -46,6 +46,9 @@ def test_out_of_fold_vectors_do_not_see_their_folds_labels(small_catalog, tmp_pa
     assert not np.allclose(second.vectors[others], first.vectors[others])
     assert first.manifest["encoder"] == str(tmp_path / "a" / "final")
     assert np.allclose(np.linalg.norm(first.vectors, axis=1), 1, atol=1e-4)
+    # The out-of-fold folder is a `precomputed` one of these postings, as train-embedder's.
+    served = create_embedder("precomputed", path=str(tmp_path / "a" / "oof")).embed(small_catalog)
+    np.testing.assert_allclose(served.vectors, first.vectors, atol=1e-6)
 
 
 def test_trained_models_are_reused_and_stale_ones_retrained(small_catalog, tmp_path,
