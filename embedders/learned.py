@@ -68,10 +68,6 @@ class LearnedEmbedder(Embedder):
         return self.checkpoint is None
 
     @property
-    def per_posting(self) -> bool:  # a trained encoder embeds each posting alone
-        return self.checkpoint is not None
-
-    @property
     def cache_name(self) -> str:
         # Applying a model to the training catalog must not overwrite its out-of-fold vectors.
         return self.name if self.trains else f"{self.name}.applied"

@@ -157,6 +157,6 @@ def test_arcface_image_trains_out_of_fold_and_applies_its_checkpoint(tmp_path):
     assert not trained.vectors[5].any() and np.allclose(
         np.linalg.norm(np.delete(trained.vectors, 5, axis=0), axis=1), 1, atol=1e-4)
     applying = create_embedder("arcface_image", **config, checkpoint=trained.manifest["encoder"])
-    assert applying.per_posting and applying.cache_name == "arcface_image.applied"
+    assert applying.cache_name == "arcface_image.applied"
     applied = applying.embed(postings.drop("label_group"), tmp_path)
     assert applied.vectors.shape == trained.vectors.shape and applied.missing[5]
