@@ -160,3 +160,16 @@ def test_arcface_image_trains_out_of_fold_and_applies_its_checkpoint(tmp_path):
     assert applying.cache_name == "arcface_image.applied"
     applied = applying.embed(postings.drop("label_group"), tmp_path)
     assert applied.vectors.shape == trained.vectors.shape and applied.missing[5]
+
+
+def test_postings_without_a_title_are_trained_without_and_flagged(small_catalog, tmp_path):
+    blanked = small_catalog.with_columns(
+        pl.when(pl.int_range(pl.len()) < 2).then(pl.lit("")).otherwise(pl.col("title"))
+        .alias("title"))
+    embedding = create_embedder("arcface_text", **TINY, folds=2).embed(
+        blanked, workspace=tmp_path / "w")
+    assert embedding.missing.tolist()[:3] == [True, True, False]
+    assert not embedding.vectors[:2].any() and embedding.vectors[2].any()
+    served = create_embedder("precomputed", path=str(tmp_path / "w" / "oof")).embed(blanked)
+    np.testing.assert_array_equal(served.missing, embedding.missing)
+    np.testing.assert_allclose(served.vectors, embedding.vectors, atol=1e-6)
