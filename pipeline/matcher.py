@@ -58,7 +58,7 @@ class Matcher:
                  blend_power: float = 1.0,
                  backend: str = "lightgbm", folds: int = 5, seed: int = 42,
                  negative_rate: float = 0.25, symmetrise: str = "mean",
-                 filter_threshold: float = 0.05, filter_max_pairs: int | None = FILTER_MAX_PAIRS,
+                 filter_threshold: float = 0.01, filter_max_pairs: int | None = FILTER_MAX_PAIRS,
                  groups: str | list[str] | None = None,
                  stack: bool = True, weight_by_group_size: bool = False,
                  postprocess: str | list[str] = DEFAULT_POSTPROCESS,
