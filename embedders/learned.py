@@ -115,14 +115,11 @@ class LearnedEmbedder(Embedder):
             report = train_folds(self.make_encoder, items, label_codes(postings)[present],
                                  self.training_settings(), folder, self.folds, True,
                                  fingerprint(postings), self.seed, self.max_steps,
-                                 resume=self.cache_key(postings_key, str(images_dir or "")))
+                                 resume=self.cache_key(postings_key, str(images_dir or "")),
+                                 missing=~present)
         except ValueError as exc:
             raise InputError(f"{self.name}: {exc}", column="label_group") from None
-        held = np.load(folder / "oof" / "vectors.npy", allow_pickle=False)
-        vectors = np.zeros((postings.height, held.shape[1]), np.float32)
-        vectors[present] = held
-        if not present.all():  # one row per posting there too, those without input flagged
-            _spread_out_of_fold(folder / "oof", vectors, ~present)
+        vectors = np.load(folder / "oof" / "vectors.npy", allow_pickle=False)
         training = {k: report[k] for k in ("fold_seconds", "final_seconds", "device", "amp",
                                            "samples_per_second")}
         return Embedding(self.name, self.kind, vectors, ~present,
@@ -256,16 +253,6 @@ def image_training_items(postings: pl.DataFrame, images_dir: Path, backbone: str
     if missing.any():
         log.warning(f"{int(missing.sum())} images missing or unreadable; trained without them")
     return batch[~missing], ~missing
-
-
-def _spread_out_of_fold(folder: Path, vectors: np.ndarray, missing: np.ndarray) -> None:
-    from common.atomic import read_json, save_npy, write_json
-
-    manifest = read_json(folder / "manifest.json")
-    (folder / "manifest.json").unlink()  # the manifest goes last: it marks completeness
-    save_npy(folder / "vectors.npy", vectors)
-    save_npy(folder / "missing.npy", missing)
-    write_json(folder / "manifest.json", {**manifest, "rows": len(vectors)})
 
 
 def copy_trained(source: str | Path, target: Path) -> None:

@@ -31,11 +31,14 @@ log = logging.getLogger(__name__)
 def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
                 settings: TrainingSettings, out: Path, n_folds: int = 5,
                 out_of_fold: bool = True, postings_fingerprint: str = "", seed: int = 42,
-                max_steps: int | None = None, resume: str = "") -> dict:
+                max_steps: int | None = None, resume: str = "",
+                missing: np.ndarray | None = None) -> dict:
     """Train per fold (when ``out_of_fold``) and on everything; returns the report it writes.
 
     Writes ``out/fold_<f>/`` checkpoints (with ``held.npy``, the held-out fold's vectors),
-    ``out/oof/`` (vectors.npy, missing.npy, manifest.json) and ``out/final/``.
+    ``out/oof/`` (vectors.npy, missing.npy, manifest.json) and ``out/final/``. ``missing``
+    marks the postings without input (``items`` and ``labels`` are the others'): ``oof/``
+    still holds one row per posting, theirs zero and flagged.
     """
     out = Path(out)
     labels = np.asarray(labels)
@@ -69,12 +72,15 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
                 vectors = np.zeros((len(labels), held.shape[1]), np.float32)
             vectors[held_rows] = held
             report["fold_seconds"].append(round(time.perf_counter() - start, 2))
+        missing = np.zeros(len(labels), bool) if missing is None else np.asarray(missing, bool)
+        every = np.zeros((len(missing), vectors.shape[1]), np.float32)
+        every[~missing] = vectors
         (out / "oof").mkdir(parents=True, exist_ok=True)
         (out / "oof" / "manifest.json").unlink(missing_ok=True)
-        save_npy(out / "oof" / "vectors.npy", vectors)
-        save_npy(out / "oof" / "missing.npy", np.zeros(len(labels), dtype=bool))
+        save_npy(out / "oof" / "vectors.npy", every)
+        save_npy(out / "oof" / "missing.npy", missing)
         write_json(out / "oof" / "manifest.json", {
-            "postings_fingerprint": postings_fingerprint, "rows": len(labels),
+            "postings_fingerprint": postings_fingerprint, "rows": len(missing),
             "dims": int(vectors.shape[1]), "folds": n_folds, "seed": seed,
             "fold_of_row": fold.tolist()})
     record = _record(out / "final", resume)
