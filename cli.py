@@ -1,6 +1,7 @@
 """Command line of the product-matching toolkit: `candidates` then `train-ranker` train on a
-labelled catalog (work dir), `submit` matches a new one, `evaluate`, `ablate`, `report`,
-`browse`, `train-embedder` and `demo` do the rest. It parses, calls the library (``pipeline``,
+labelled catalog (work dir), `submit` matches a new one, `label` asks a person (or an oracle)
+about candidate pairs for `train-ranker --labels`, `evaluate`, `ablate`, `report`, `browse`,
+`train-embedder` and `demo` do the rest. It parses, calls the library (``pipeline``,
 ``report``), prints a one-line summary, and exits with status 2 and one clear line on bad input.
 """
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import select
 import signal
 import sys
 from pathlib import Path
@@ -50,7 +52,14 @@ def run_train_ranker(args) -> dict:
     from pipeline import train_work_dir
 
     matcher = _matcher(args, cache_dir=args.work, filter_max_pairs=args.filter_max_pairs or None)
-    metrics = train_work_dir(matcher, args.work)
+    metrics = train_work_dir(matcher, args.work, labels=args.labels)
+    if args.labels:
+        figures, answered = metrics["oof_pairwise"], metrics["labelled_pairs"]
+        summary(f"train-ranker: {answered['answered']:,} labelled pairs ({answered['matches']:,} "
+                f"matches), out-of-fold pairwise F1 {figures['f1']:.4f} (precision "
+                f"{figures['precision']:.4f}, recall {figures['recall']:.4f}) over them, "
+                f"{metrics['seconds']['total']:.1f} s → {Path(args.work) / 'metrics.json'}")
+        return metrics
     threshold_only = metrics["postprocess_steps"][0]["f1"]
     first = f", first stage alone {metrics['first_stage']['f1']:.4f}" if args.stack else ""
     summary(f"train-ranker: out-of-fold F1 {metrics['f1']:.4f} (precision "
@@ -79,6 +88,97 @@ def run_train_embedder(args) -> dict:
             f"{report['final_loss_last']:.3f} → {report['final']}"
             + (f"; out-of-fold vectors in {Path(args.out) / 'oof'}" if args.oof else ""))
     return report
+
+
+ANSWER_KEYS = {"y": 1, "yes": 1, "n": 0, "no": 0, "u": -1, "unsure": -1}
+
+
+def run_label(args) -> dict:
+    from pipeline.labelling import LabellingSession, oracle_truth, run_oracle
+
+    session = LabellingSession.open(
+        args.work, args.labels, groups=args.groups, round_size=args.round_size,
+        backend=args.backend, folds=args.folds, seed=args.seed, strategy=args.strategy,
+        source="oracle" if args.oracle_labels_from else "user")
+    if args.oracle_labels_from:
+        truth = oracle_truth(args.oracle_labels_from, session.ids)
+        curve = run_oracle(session, truth, args.budget or 300, args.curve)
+        last = curve[-1] if curve else session.retrain(truth).as_dict()
+        summary(f"label: {last['answered']} oracle answers ({last['matches']} matches), F1 "
+                f"{last['f1']:.4f} against the true groups → {args.labels}")
+        return {"curve": curve}
+    return _ask(session, args.budget, args.labels)
+
+
+def _ask(session, budget: int | None, labels: str) -> dict:
+    """The terminal loop: rounds of questions, every answer saved before the next question,
+    the model retrained after each round."""
+    history: list[int] = []  # pairs answered in this run, for undo
+    estimate = session.retrain() if session.answered else None
+    print(f"{session.answered} answers so far in {labels}. Answer y (same product), n (not), "
+          f"u (unsure), b (back: undo the last answer), f (finish); Ctrl-C stops too, "
+          f"nothing answered is lost.")
+    try:
+        finished = False
+        while not finished and (budget is None or session.answered < budget):
+            batch = list(session.next_batch())
+            if not batch:
+                print("no candidate pair is left to ask about")
+                break
+            finished = _ask_round(session, batch, history, budget)
+            estimate = session.retrain()
+            print(f"\nround done: {estimate.answered} answers ({estimate.matches} matches); "
+                  f"estimated precision {estimate.precision:.3f}, recall {estimate.recall:.3f} "
+                  f"(cross-validated on the answers); the model keeps {estimate.kept_pairs:,} "
+                  f"pairs")
+    except KeyboardInterrupt:
+        stderr.print(f"{session.answered} answers are saved in {labels}; run the same command "
+                     f"to go on")
+        raise
+    summary(f"label: {session.answered} answers in {labels}"
+            + (f", estimated precision {estimate.precision:.3f}, recall {estimate.recall:.3f}"
+               if estimate else "")
+            + "; train with `python cli.py train-ranker --labels`")
+    return {"answered": session.answered}
+
+
+def _read_answer(prompt: str) -> str | None:
+    """One typed line, lower-cased (None at the end of input). Waits in short selects, not in
+    one blocking read: Ctrl-C's SIGINT may reach one of the numeric libraries' threads, and
+    only the main thread turns it into KeyboardInterrupt, between two calls."""
+    print(prompt, end="", flush=True)
+    if sys.stdin.isatty():
+        while not select.select([sys.stdin], [], [], 0.2)[0]:
+            pass
+    line = sys.stdin.readline()
+    return line.strip().lower() if line else None
+
+
+def _ask_round(session, batch: list[int], history: list[int], budget: int | None) -> bool:
+    """Ask about ``batch`` one pair at a time; True when the user finishes."""
+    k = 0
+    while k < len(batch) and (budget is None or session.answered < budget):
+        question = session.question(batch[k])
+        chance = "" if question["p"] is None else f"  (model: {question['p']:.2f})"
+        print(f"\n[{session.answered + 1}]{chance}\n  a {question['a']}: "
+              f"{question['title_a'][:200]}\n  b {question['b']}: {question['title_b'][:200]}")
+        reply = _read_answer("same product? [y/n/u/b/f] ")
+        if reply is None:  # input closed: as good as finish
+            return True
+        if reply in ANSWER_KEYS:
+            session.answer(batch[k], ANSWER_KEYS[reply])
+            history.append(batch[k])
+            k += 1
+        elif reply in ("b", "back", "undo"):
+            if not session.undo():
+                print("nothing to undo")
+            elif history:
+                batch.insert(k, history.pop())  # the undone pair is asked again next
+        elif reply in ("f", "finish", "q", "quit"):
+            return True
+        else:
+            print("answer y, n, u, b or f")
+    return False
 
 
 def run_ablate(args) -> dict:
@@ -207,8 +307,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
                    help=f"post-processing steps to tune and apply, run in the order "
                         f"{DEFAULT_POSTPROCESS} ('threshold' alone: the plain cut)")
+    p.add_argument("--labels", help="train on the pairs of this labels file (posting_id_a, "
+                   "posting_id_b, match[, source]) instead of label_group: one stage, no "
+                   "filter, the 0.5 cut")
     _scheduler_option(p)
     p.set_defaults(run=run_train_ranker)
+
+    p = sub.add_parser("label", help="label candidate pairs in the terminal (active learning)")
+    p.add_argument("--work", required=True, help="work directory written by `candidates`")
+    p.add_argument("--labels", required=True, help="labels file: answers are appended, and a "
+                   "rerun resumes from them")
+    p.add_argument("--round-size", type=int, default=50,
+                   help="questions between retrainings")
+    p.add_argument("--budget", type=int, help="stop once the file holds this many answers "
+                   "(oracle mode: default 300)")
+    p.add_argument("--strategy", choices=["active", "random"], default="active",
+                   help="active: the pairs the model is least sure of; random: uniformly drawn "
+                        "candidate pairs (the baseline)")
+    p.add_argument("--oracle-labels-from", metavar="POSTINGS", help="answer from this "
+                   "postings file's label_group instead of asking (benchmarks, tests)")
+    p.add_argument("--curve", help="oracle mode: write the learning curve (JSON) here")
+    p.add_argument("--backend", choices=list(BACKENDS), default=DEFAULTS["backend"])
+    p.add_argument("--folds", type=int, default=DEFAULTS["folds"])
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--groups", help="comma-separated feature groups (default: all)")
+    p.set_defaults(run=run_label)
 
     p = sub.add_parser("train-embedder",
                        help="train a text or image embedder (ArcFace or another recipe)")

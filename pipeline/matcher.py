@@ -22,12 +22,14 @@ from common.atomic import atomic_path, write_json, write_parquet
 from common.console import Timer
 from common.errors import InputError
 from common.folds import require_label_groups
+from common.labels import PairLabels
 from common.postings import has_labels, label_codes, load_postings, validate_postings
 from common.workdir import WorkDir
 from ranker import FILTER_MAX_PAIRS
 
 from .bundle import ModelBundle
 from .inference import Matching, match
+from .pair_training import train_on_labels
 from .settings import (DEFAULT_CHUNK_SIZE, DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, blend_spec,
                        check_ranges, embedder_specs, feature_groups, postprocess_steps)
 from .stages import (Candidates, embed, images_folder, postings_fingerprint, search,
@@ -126,11 +128,12 @@ class Matcher:
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, postings, images: str | Path | None = None) -> Matcher:
+    def fit(self, postings, images: str | Path | None = None, labels=None) -> Matcher:
         """Find candidates in the labelled ``postings`` (a polars or pandas DataFrame, or a CSV
         or parquet path) and train every stage under protocol P1 (``find_candidates`` checks the
-        parameters before any work)."""
-        return self.fit_candidates(self.find_candidates(postings, images))
+        parameters before any work). ``labels``: pair labels instead of (or beside)
+        ``label_group`` (see :meth:`fit_candidates`)."""
+        return self.fit_candidates(self.find_candidates(postings, images), labels=labels)
 
     def find_candidates(self, postings, images: str | Path | None = None) -> Candidates:
         """Embed ``postings`` and search their candidate pairs (``python cli.py candidates``);
@@ -176,9 +179,15 @@ class Matcher:
         self.candidates_report_ = report
         return Candidates(frame, embeddings, table, found.neighbours, report)
 
-    def fit_candidates(self, candidates: Candidates, timer: Timer | None = None) -> Matcher:
+    def fit_candidates(self, candidates: Candidates, timer: Timer | None = None,
+                       labels=None) -> Matcher:
         """Train on candidates found earlier (``python cli.py train-ranker``; see
-        :meth:`Candidates.load`); ``timer`` collects the seconds per stage."""
+        :meth:`Candidates.load`); ``timer`` collects the seconds per stage.
+
+        ``labels`` (a :class:`~common.labels.PairLabels`, a labels file or a DataFrame with
+        ``posting_id_a``, ``posting_id_b``, ``match``) trains from answered pairs instead
+        (:mod:`pipeline.pair_training`): one ranker stage, no filter, the 0.5 cut; the
+        postings then need no ``label_group``."""
         params = self.validate_params()
         mine = {"embedders": params["embedders"], "k": self.k, "search": self.search,
                 "blend": blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)}
@@ -189,16 +198,24 @@ class Matcher:
         if differ:  # the model would record settings its candidates were not searched with
             raise ValueError(f"the candidates were searched with other {', '.join(differ)} than "
                              f"this Matcher's: set_params(**candidates.search_params()) first")
-        if not has_labels(candidates.postings):
-            raise InputError("the postings have no label_group column; training needs labels",
+        if labels is not None:
+            labels = pair_labels(labels, candidates.postings)
+        elif not has_labels(candidates.postings):
+            raise InputError("the postings have no label_group column; training needs labels "
+                             "(or pair labels: --labels)",
                              file=candidates.report.get("postings"), column="label_group")
-        require_label_groups(label_codes(candidates.postings), self.folds,
-                             candidates.report.get("postings"))
+        else:
+            require_label_groups(label_codes(candidates.postings), self.folds,
+                                 candidates.report.get("postings"))
         work = self._work()
         with self._locked():
             if work is not None:
                 work.remove_stale_temporaries()
-            fitted = train(candidates, params, work, timer, self.client, self.chunk_size)
+            if labels is not None:
+                fitted = train_on_labels(candidates, labels, params, work, timer, self.client,
+                                         self.chunk_size)
+            else:
+                fitted = train(candidates, params, work, timer, self.client, self.chunk_size)
         self.bundle_ = fitted.bundle
         self.cv_report_ = fitted.metrics
         self.oof_scores_ = fitted.oof_scores
@@ -305,16 +322,30 @@ class Matcher:
         return WorkDir(self.cache_dir) if self.cache_dir is not None else None
 
 
-def train_work_dir(matcher: Matcher, root: str | Path, timer: Timer | None = None) -> dict:
+def train_work_dir(matcher: Matcher, root: str | Path, timer: Timer | None = None,
+                   labels=None) -> dict:
     """``python cli.py train-ranker``: fit ``matcher`` on the candidates in work directory
-    ``root`` and save the model into ``root/model``, as its only writer throughout (no other
-    run can change the candidates under the fit); returns the metrics."""
+    ``root`` (on pair ``labels`` where given) and save the model into ``root/model``, as its
+    only writer throughout (no other run can change the candidates under the fit); returns
+    the metrics."""
     timer = timer or Timer()
     with WorkDir(root).lock():
         candidates = Candidates.load(root, timer)
-        matcher.set_params(**candidates.search_params()).fit_candidates(candidates, timer)
+        matcher.set_params(**candidates.search_params()).fit_candidates(candidates, timer,
+                                                                         labels)
         matcher.save(Path(root) / "model")
     return matcher.cv_report_
+
+
+def pair_labels(labels, postings: pl.DataFrame) -> PairLabels:
+    """:class:`PairLabels` from labels given as such, as a file path or as a DataFrame."""
+    if isinstance(labels, PairLabels):
+        return labels
+    if isinstance(labels, (str, Path)):
+        return PairLabels.read(labels, postings["posting_id"])
+    if not isinstance(labels, pl.DataFrame):
+        labels = pl.from_pandas(labels)
+    return PairLabels.from_frame(labels, postings["posting_id"])
 
 
 def _postings_frame(postings) -> tuple[pl.DataFrame, str | None]:

@@ -1,6 +1,6 @@
 """Shared fixtures. The real Shopee data is found through the SHOPEE_DATA setting (default
-``../shared/data/shopee`` beside the checkout); tests that need it skip with the reason when it
-is absent."""
+``../shared/data/shopee`` beside the checkout), the title-only catalogs through CATALOG_DATA
+(default ``../shared/data``); tests that need them skip with the reason when they are absent."""
 from __future__ import annotations
 
 import os
@@ -15,6 +15,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOPEE = Path(os.environ.get("SHOPEE_DATA", ROOT.parent / "shared" / "data" / "shopee"))
+CATALOGS = Path(os.environ.get("CATALOG_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def amazon_google() -> Path:
+    """The Amazon-Google catalog's postings file (titles and true groups)."""
+    path = CATALOGS / "amazon_google" / "postings.csv"
+    if not path.is_file():
+        pytest.skip(f"Amazon-Google catalog not found at {path} (set CATALOG_DATA)")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,108 @@
+"""Learning curves of the `label` loop with simulated answers (oracle mode): per-posting F1
+over the whole catalog, against its true groups, of the model trained on the first N answers,
+for active learning and for uniformly drawn candidate pairs, in rounds of 50.
+
+Each catalog's postings are copied without their label_group (the loop never sees the groups;
+only the oracle does), candidates are found with the default settings, and the oracle answers
+from the original file. The F1 of N answers is what `train-ranker --labels` + `submit` +
+`evaluate` give on that catalog (the same model and cut; the README shows one such run).
+
+    python bench/active_learning.py --out bench/active_learning.json \
+        --plot docs/active_learning.png [--data ../shared/data]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common.postings import load_postings  # noqa: E402
+from pipeline import Matcher  # noqa: E402
+from pipeline.labelling import LabellingSession, oracle_truth, run_oracle  # noqa: E402
+from pipeline.pair_training import LabelledCandidates  # noqa: E402
+from pipeline.stages import Candidates  # noqa: E402
+
+# catalog → (file under --data, answers per strategy run)
+CATALOGS = {"amazon_google": ("amazon_google/postings.csv", 500),
+            "abt_buy": ("abt_buy/postings.csv", 500),
+            "shopee": ("shopee/train.csv", 1000)}
+
+
+def curves(name: str, postings: Path, budget: int, strategies: list[str], work: Path) -> dict:
+    unlabelled = work / "postings.csv"
+    load_postings(postings).drop("label_group").write_csv(unlabelled)
+    start = time.perf_counter()
+    Matcher(cache_dir=work / "work").find_candidates(unlabelled)
+    candidates_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    labelled = LabelledCandidates.build(Candidates.load(work / "work"), None)
+    features_seconds = time.perf_counter() - start
+    truth = oracle_truth(postings, labelled.candidates.postings["posting_id"])
+    result = {"postings": labelled.n, "candidate_pairs": int(len(labelled.i)),
+              "seconds": {"candidates": round(candidates_seconds, 1),
+                          "features": round(features_seconds, 1)}}
+    for strategy in strategies:
+        start = time.perf_counter()
+        session = LabellingSession(labelled, work / f"{strategy}.csv", strategy=strategy,
+                                   source="oracle")
+        result[strategy] = run_oracle(session, truth, budget)
+        result["seconds"][strategy] = round(time.perf_counter() - start, 1)
+        print(name, strategy, [(row["answered"], round(row["f1"], 4))
+                               for row in result[strategy]], flush=True)
+    return result
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6))
+    for ax, (name, result) in zip(getattr(axes, "flat", [axes]), results.items()):
+        for strategy, style in (("active", "-o"), ("random", "--s")):
+            if strategy in result:
+                rows = result[strategy]
+                ax.plot([r["answered"] for r in rows], [r["f1"] for r in rows], style,
+                        markersize=3, label=strategy)
+        ax.set_title(f"{name} ({result['postings']:,} postings)")
+        ax.set_xlabel("labelled pairs")
+        ax.set_ylabel("per-posting F1 (whole catalog)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--catalogs", default=",".join(CATALOGS))
+    parser.add_argument("--strategies", default="active,random")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--plot")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    results = {}
+    for name in args.catalogs.split(","):
+        file, budget = CATALOGS[name]
+        with tempfile.TemporaryDirectory(prefix=f"al-{name}-") as work:
+            results[name] = curves(name, Path(args.data) / file, budget,
+                                   args.strategies.split(","), Path(work))
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    if args.plot:
+        plot(results, Path(args.plot))
+
+
+if __name__ == "__main__":
+    main()
