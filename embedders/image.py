@@ -165,6 +165,11 @@ def read_images(names: list[str | None], images_dir: Path, preprocess: ImagePrep
     return batch, missing
 
 
+def check_pooling(pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}")
+
+
 def pool_features(feature_map, pooling: str, gem_p: float = 3.0):
     """(N, C, H, W) → (N, C): average or generalised-mean pooling."""
     if pooling == "gem":
@@ -187,8 +192,7 @@ class ImageEmbedder(Embedder):
     def __init__(self, backbone: str = DEFAULT_BACKBONE, checkpoint: str | None = None,
                  pooling: str = "gem", gem_p: float = 3.0, image_size: int | None = None,
                  batch_size: int = 32):
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}")
+        check_pooling(pooling)
         self.backbone = backbone
         self.checkpoint = checkpoint
         self.pooling = pooling

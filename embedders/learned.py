@@ -194,10 +194,9 @@ class ArcFaceImageEmbedder(LearnedEmbedder):
                  pooling: str = "gem", gem_p: float = 3.0, image_size: int | None = None,
                  batch_size: int = 32, checkpoint: str | None = None,
                  max_steps: int | None = None):
-        from .image import POOLINGS
+        from .image import check_pooling
 
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}")
+        check_pooling(pooling)
         self.backbone = backbone
         self.backbone_checkpoint = backbone_checkpoint
         self.pooling = pooling

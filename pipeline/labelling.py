@@ -135,7 +135,8 @@ class LabellingSession:
             return Estimate(self.answered, matches, 0, 0.0, 0.0,
                             None if truth is None else score_pairs(nothing, nothing, truth).f1)
         self.p = ranker.predict(self.labelled.X)
-        kept = self.sampler.pair_scores(self.p) > MATCH_PROBABILITY
+        self.pair_p = self.sampler.pair_scores(self.p)
+        kept = self.pair_p > MATCH_PROBABILITY
         figures = cross_validated(self.labelled, self.target, self.backend, self.folds,
                                   self.seed)[0]
         estimate = Estimate(self.answered, matches, int(kept.sum()), figures["precision"],
@@ -156,7 +157,7 @@ class LabellingSession:
     def question(self, pair: int) -> dict:
         """What the terminal shows about candidate pair ``pair``."""
         a, b = int(self.labelled.pair_i[pair]), int(self.labelled.pair_j[pair])
-        p = None if self.p is None else float(self.sampler.pair_scores(self.p)[pair])
+        p = None if self.p is None else float(self.pair_p[pair])
         return {"a": self.ids[a], "b": self.ids[b], "title_a": self.titles[a],
                 "title_b": self.titles[b], "p": p}
 

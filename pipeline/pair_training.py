@@ -14,6 +14,7 @@ postings have them.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +81,8 @@ class LabelledCandidates:
     def pair_positions(self, labels: PairLabels) -> np.ndarray:
         """Each label's position among the candidate pairs (−1: not a candidate pair)."""
         keys = labels.keys(self.n)
+        if not len(self.pair_keys):
+            return np.full(len(keys), -1, dtype=np.int64)
         position = np.searchsorted(self.pair_keys, keys)
         position = np.minimum(position, len(self.pair_keys) - 1)
         return np.where(self.pair_keys[position] == keys, position, -1)
@@ -105,7 +108,9 @@ class LabelledCandidates:
         if not embedders:
             raise ValueError("active learning needs a vector embedder's similarity features")
         sims = self.features.frame.select([f"sim_{e}" for e in embedders]).to_numpy()
-        similarity = np.nanmean(np.where(np.isnan(sims), np.nan, sims), axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no cosine at all: NaN, last
+            similarity = np.nanmean(sims, axis=1)
         mutual = np.zeros(len(self.i), dtype=bool)
         for name in embedders:
             rank = self.features.frame[f"rank_{name}"].to_numpy()
@@ -182,10 +187,8 @@ def train_on_labels(candidates: Candidates, labels: PairLabels, params: dict,
     backend, folds, seed = params["backend"], params["folds"], params["seed"]
     with timer.step("cross_validation"):
         pairwise, rows, oof = cross_validated(labelled, target, backend, folds, seed)
-    y = target[labelled.row_pair][rows].astype(np.float32)
-    with timer.step("final_model"):
-        final = labelled_pairs_ranker(backend, seed).fit(labelled.X[rows], y,
-                                                         labelled.features.names)
+    with timer.step("final_model"):  # the model the `label` loop trains on the same answers
+        final = labelled.fit_ranker(target, backend, seed)
         p = final.predict(labelled.X)
     processor = PostProcessor.from_params({"symmetrise": params["symmetrise"],
                                            "threshold": MATCH_PROBABILITY})
