@@ -33,7 +33,7 @@ from postprocess import PostProcessor
 from ranker.active import random_batch
 
 from .pair_training import MATCH_PROBABILITY, LabelledCandidates, cross_validated
-from .settings import feature_groups
+from .settings import ParameterError, feature_groups
 from .stages import Candidates
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,11 @@ class LabellingSession:
                  round_size: int = 50, backend: str = "lightgbm", folds: int = 5,
                  seed: int = 42, strategy: str = "active", source: str = "user"):
         if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
+            raise ParameterError("strategy", f"must be one of {', '.join(STRATEGIES)}")
         if round_size < 1:
-            raise ValueError("round_size must be at least 1")
+            raise ParameterError("round_size", "must be at least 1")
+        if folds < 2:
+            raise ParameterError("folds", "must be at least 2")
         self.labelled = labelled
         self.log_file = LabelLog(labels_path)
         self.round_size, self.backend, self.folds, self.seed = round_size, backend, folds, seed

@@ -198,6 +198,7 @@ class Matcher:
         if differ:  # the model would record settings its candidates were not searched with
             raise ValueError(f"the candidates were searched with other {', '.join(differ)} than "
                              f"this Matcher's: set_params(**candidates.search_params()) first")
+        labels_source = str(labels) if isinstance(labels, (str, Path)) else None
         if labels is not None:
             labels = pair_labels(labels, candidates.postings)
         elif not has_labels(candidates.postings):
@@ -213,7 +214,7 @@ class Matcher:
                 work.remove_stale_temporaries()
             if labels is not None:
                 fitted = train_on_labels(candidates, labels, params, work, timer, self.client,
-                                         self.chunk_size)
+                                         self.chunk_size, source=labels_source)
             else:
                 fitted = train(candidates, params, work, timer, self.client, self.chunk_size)
         self.bundle_ = fitted.bundle

@@ -24,6 +24,7 @@ from scipy.sparse.csgraph import connected_components
 
 from common.atomic import write_json
 from common.console import Timer
+from common.errors import InputError
 from common.labels import PairLabels
 from common.metric import entity_resolution_scores, score_pairs
 from common.postings import has_labels, label_codes
@@ -163,10 +164,10 @@ def cross_validated(labelled: LabelledCandidates, target: np.ndarray, backend: s
 
 def train_on_labels(candidates: Candidates, labels: PairLabels, params: dict,
                     work: WorkDir | None = None, timer: Timer | None = None, client=None,
-                    chunk_size: int | None = None,
-                    labelled: LabelledCandidates | None = None) -> Training:
+                    chunk_size: int | None = None, labelled: LabelledCandidates | None = None,
+                    source: str | None = None) -> Training:
     """Fit the ranker and the cut on the answered candidate pairs (module docstring);
-    ``labelled`` reuses features built earlier (the ``label`` loop builds them once)."""
+    ``labelled`` reuses features built earlier; ``source`` names the labels file in errors."""
     timer = timer or Timer()
     groups = feature_groups(params["groups"])
     postings = candidates.postings
@@ -182,8 +183,9 @@ def train_on_labels(candidates: Candidates, labels: PairLabels, params: dict,
                     f"train the ranker (it only ever scores candidate pairs)")
     y_pair = target[answered].astype(bool)
     if len(np.unique(y_pair)) < 2:
-        raise ValueError(f"the labelled candidate pairs hold {int(y_pair.sum())} matches and "
-                         f"{int((~y_pair).sum())} non-matches; training needs both")
+        raise InputError(f"the labelled candidate pairs hold {int(y_pair.sum())} matches and "
+                         f"{int((~y_pair).sum())} non-matches; training needs both",
+                         file=source, column="match")
     backend, folds, seed = params["backend"], params["folds"], params["seed"]
     with timer.step("cross_validation"):
         pairwise, rows, oof = cross_validated(labelled, target, backend, folds, seed)

@@ -153,6 +153,11 @@ def test_train_ranker_refuses_labels_naming_unknown_postings(unlabelled_work):
     done = run_cli("train-ranker", "--work", str(work), "--labels", str(root / "bad.csv"))
     assert done.returncode == 2
     assert "bad.csv, row 1, column 'posting_id_a'" in done.stderr
+    ids = pl.read_parquet(work / "postings.parquet")["posting_id"]
+    (root / "one-class.csv").write_text(f"posting_id_a,posting_id_b,match\n{ids[0]},{ids[1]},no\n")
+    done = run_cli("train-ranker", "--work", str(work), "--labels", str(root / "one-class.csv"))
+    assert done.returncode == 2
+    assert "one-class.csv, column 'match'" in done.stderr and "training needs both" in done.stderr
 
 
 class Terminal:
