@@ -80,15 +80,15 @@ def entity_resolution_scores(query: np.ndarray, match: np.ndarray, labels: np.nd
     true_positive = int((labels[low] == labels[high]).sum())
     sizes = np.bincount(labels).astype(np.int64)
     true_pairs = int((sizes * (sizes - 1) // 2).sum())
-    pairwise = _prf(true_positive / len(low) if len(low) else 0.0,
+    pairwise = precision_recall_f1(true_positive / len(low) if len(low) else 0.0,
                     true_positive / true_pairs if true_pairs else 1.0)
     _, precision, recall = per_posting_scores(query, match, labels, include_self)
-    bcubed = _prf(float(precision.mean()), float(recall.mean()))
+    bcubed = precision_recall_f1(float(precision.mean()), float(recall.mean()))
     return {name: {k: round(v, digits) for k, v in figures.items()}
             for name, figures in (("pairwise", pairwise), ("bcubed", bcubed))}
 
 
-def _prf(precision: float, recall: float) -> dict[str, float]:
+def precision_recall_f1(precision: float, recall: float) -> dict[str, float]:
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
 

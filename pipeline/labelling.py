@@ -29,10 +29,10 @@ from common.labels import UNSURE, LabelLog, PairLabels
 from common.metric import score_pairs
 from common.postings import load_postings
 from common.text import display_titles
-from postprocess import PostProcessor
 from ranker.active import random_batch
 
-from .pair_training import MATCH_PROBABILITY, LabelledCandidates, cross_validated
+from .pair_training import (MATCH_PROBABILITY, LabelledCandidates, cross_validated,
+                            match_processor)
 from .settings import ParameterError, feature_groups
 from .stages import Candidates
 
@@ -144,9 +144,8 @@ class LabellingSession:
         estimate = Estimate(self.answered, matches, int(kept.sum()), figures["precision"],
                             figures["recall"])
         if truth is not None:
-            processor = PostProcessor.from_params({"threshold": MATCH_PROBABILITY})
-            kept_i, kept_j, _ = processor.predict(self.labelled.i, self.labelled.j, self.p,
-                                                  len(truth))
+            kept_i, kept_j, _ = match_processor().predict(self.labelled.i, self.labelled.j,
+                                                          self.p, len(truth))
             estimate.f1 = score_pairs(kept_i, kept_j, truth).f1
         return estimate
 

@@ -26,14 +26,14 @@ from common.atomic import write_json
 from common.console import Timer
 from common.errors import InputError
 from common.labels import PairLabels
-from common.metric import entity_resolution_scores, score_pairs
+from common.metric import entity_resolution_scores, precision_recall_f1, score_pairs
 from common.postings import has_labels, label_codes
 from common.workdir import WorkDir
 from features import FeatureTable
 from postprocess import PostProcessor
 from ranker import score_quantiles
 from ranker.active import (ActiveSampler, labelled_out_of_fold, labelled_pairs_ranker,
-                           unordered_pairs)
+                           pair_means, unordered_pairs)
 
 from .bundle import ModelBundle
 from .settings import feature_groups
@@ -119,10 +119,15 @@ class LabelledCandidates:
             mutual |= (rank == 1) & (rank_rev == 1)
         return ActiveSampler(self.row_pair, self.pair_i, self.pair_j, similarity, mutual, seed)
 
+    def answered_rows(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The directed rows of every answered pair (``target`` ≥ 0) and their 0/1 targets."""
+        row_target = target[self.row_pair]
+        rows = np.flatnonzero(row_target >= 0)
+        return rows, row_target[rows].astype(np.float32)
+
     def fit_ranker(self, target: np.ndarray, backend: str, seed: int):
         """The small ranker on the rows of every answered pair; None before both classes."""
-        rows = target[self.row_pair] >= 0
-        y = target[self.row_pair][rows].astype(np.float32)
+        rows, y = self.answered_rows(target)
         if len(np.unique(y)) < 2:
             return None
         return labelled_pairs_ranker(backend, seed).fit(self.X[rows], y, self.features.names)
@@ -140,10 +145,14 @@ def positive_components(n: int, pair_i: np.ndarray, pair_j: np.ndarray,
 def pairwise_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Precision, recall and F1 of 0/1 ``predicted`` against ``truth`` over the same pairs."""
     hits = float((predicted & truth).sum())
-    precision = hits / float(predicted.sum()) if predicted.any() else 0.0
-    recall = hits / float(truth.sum()) if truth.any() else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"f1": round(f1, 6), "precision": round(precision, 6), "recall": round(recall, 6)}
+    figures = precision_recall_f1(hits / float(predicted.sum()) if predicted.any() else 0.0,
+                                  hits / float(truth.sum()) if truth.any() else 0.0)
+    return {k: round(v, 6) for k, v in figures.items()}
+
+
+def match_processor(symmetrise: str = "mean") -> PostProcessor:
+    """The match sets of a model trained on pair labels: the symmetrised score above 0.5."""
+    return PostProcessor.from_params({"symmetrise": symmetrise, "threshold": MATCH_PROBABILITY})
 
 
 def cross_validated(labelled: LabelledCandidates, target: np.ndarray, backend: str,
@@ -151,14 +160,11 @@ def cross_validated(labelled: LabelledCandidates, target: np.ndarray, backend: s
     """Out-of-fold pairwise precision / recall / F1 over the answered pairs (``target`` ≥ 0)
     at the 0.5 cut, the answered rows and their out-of-fold scores."""
     answered = target >= 0
-    rows = np.flatnonzero(answered[labelled.row_pair])
-    y = target[labelled.row_pair][rows].astype(np.float32)
+    rows, y = labelled.answered_rows(target)
     components = positive_components(labelled.n, labelled.pair_i, labelled.pair_j, target)
     oof = labelled_out_of_fold(labelled.X[rows], y, labelled.i[rows], labelled.j[rows],
                                components, labelled.features.names, backend, folds, seed)
-    pair = labelled.row_pair[rows]
-    pair_p = (np.bincount(pair, weights=oof, minlength=len(target))[answered]
-              / np.maximum(np.bincount(pair, minlength=len(target))[answered], 1))
+    pair_p = pair_means(labelled.row_pair[rows], oof, len(target))[answered]
     return (pairwise_scores(pair_p > MATCH_PROBABILITY, target[answered] == 1), rows, oof)
 
 
@@ -192,8 +198,7 @@ def train_on_labels(candidates: Candidates, labels: PairLabels, params: dict,
     with timer.step("final_model"):  # the model the `label` loop trains on the same answers
         final = labelled.fit_ranker(target, backend, seed)
         p = final.predict(labelled.X)
-    processor = PostProcessor.from_params({"symmetrise": params["symmetrise"],
-                                           "threshold": MATCH_PROBABILITY})
+    processor = match_processor(params["symmetrise"])
     origin = {"candidates_fingerprint": table_fingerprint(candidates.table)}
     metrics = {
         "labelled_pairs": {"answered": int(answered.sum()), "matches": int(y_pair.sum()),

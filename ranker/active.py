@@ -46,6 +46,13 @@ def unordered_pairs(i: np.ndarray, j: np.ndarray, n: int) -> tuple[np.ndarray, n
     return keys, row_pair.astype(np.int64)
 
 
+def pair_means(row_pair: np.ndarray, p: np.ndarray, pairs: int) -> np.ndarray:
+    """Per unordered pair (of ``pairs``), the mean score of its directed rows (0 without
+    any): the symmetrised score of :func:`common.pairs.symmetrise` ``"mean"``."""
+    total = np.bincount(row_pair, weights=p, minlength=pairs)
+    return total / np.maximum(np.bincount(row_pair, minlength=pairs), 1)
+
+
 class ActiveSampler:
     """Chooses the next candidate pairs to label.
 
@@ -67,9 +74,7 @@ class ActiveSampler:
 
     def pair_scores(self, p: np.ndarray) -> np.ndarray:
         """Per unordered pair, the mean of its directed rows' scores."""
-        total = np.bincount(self.row_pair, weights=p, minlength=len(self.pair_i))
-        count = np.bincount(self.row_pair, minlength=len(self.pair_i))
-        return total / np.maximum(count, 1)
+        return pair_means(self.row_pair, p, len(self.pair_i))
 
     def next_batch(self, size: int, asked: np.ndarray, p: np.ndarray | None = None) -> np.ndarray:
         """Up to ``size`` pair positions not in ``asked`` (a mask over pairs): the seed batch
