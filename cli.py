@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "bounding the work per posting on dense catalogs (0: no bound)")
     p.add_argument("--weight-by-group-size", action="store_true",
                    help="weight pairs by 1/|true group| so every posting counts about equally")
+    p.add_argument("--view-dropout", type=float, default=DEFAULTS["view_dropout"],
+                   help="share of training pairs whose photo features are hidden, so the model "
+                        "learns what a missing photo (or a title-only catalog) means (0: off)")
     p.add_argument("--postprocess", default=DEFAULT_POSTPROCESS,
                    help=f"post-processing steps to tune and apply, run in the order "
                         f"{DEFAULT_POSTPROCESS} ('threshold' alone: the plain cut)")

@@ -61,6 +61,21 @@ class FeatureTable:
             yield selected.slice(start, rows).to_numpy().astype(np.float32, copy=False)
 
 
+def view_columns(names: list[str], embeddings, modality: str = "image") -> list[str]:
+    """The feature columns that read a ``modality`` view of the postings: NaN for a pair where
+    either posting lacks it (no photo, an unreadable file, a title-only catalog). A column
+    reads the view when it names one of that modality's embedders (``phash_hamming``,
+    ``fused_tfidf_phash``, ``nb_image_mean1_i``…) or fuses across views
+    (``fused_text_image``). ``embeddings``: the catalog's :class:`embedders.Embedding` s (a
+    list, or a dict by name)."""
+    embeddings = embeddings.values() if isinstance(embeddings, dict) else embeddings
+    views = [emb.name for emb in embeddings if emb.modality == modality]
+    if not views:
+        return []
+    tokens = [f"_{name}_" for name in views] + ["_text_image_"]
+    return [col for col in names if any(t in f"_{col}_" for t in tokens)]
+
+
 def build_features(ctx: PairContext, groups: list[str] | None = None) -> FeatureTable:
     """Run the named groups (those of :data:`FEATURE_GROUPS` by default; :data:`OPTIONAL_GROUPS`
     when named) over ``ctx``'s pairs."""

@@ -9,26 +9,30 @@ from common.console import Timer
 from common.errors import InputError
 from common.folds import require_label_groups
 from common.workdir import WorkDir
+from embedders import create_embedder
 from features import FeatureTable
 from postprocess import PostProcessor
 from ranker import ablate_groups, ablation_chart, ablation_markdown
 
 from .stages import check_made_from
-from .training import ranker_factory, training_pairs
+from .settings import VIEW_DROPOUT
+from .training import photo_columns, ranker_factory, training_pairs
 
 
 def ablate_work_dir(root: str | Path, backend: str = "lightgbm", folds: int = 5, seed: int = 42,
                     negative_rate: float = 0.25, symmetrise: str = "mean",
-                    groups: list[str] | None = None, stack: bool = True) -> dict:
+                    groups: list[str] | None = None, stack: bool = True,
+                    view_dropout: float = VIEW_DROPOUT) -> dict:
     """Run the ablation and write ``ablation.json``, ``ablation.md`` and ``ablation.png`` into
     the work directory; returns what ablation.json holds."""
     with WorkDir(root).lock():
         return _ablate(WorkDir(root), backend, folds, seed, negative_rate, symmetrise, groups,
-                       stack)
+                       stack, view_dropout)
 
 
 def _ablate(work: WorkDir, backend: str, folds: int, seed: int, negative_rate: float,
-            symmetrise: str, groups: list[str] | None, stack: bool) -> dict:
+            symmetrise: str, groups: list[str] | None, stack: bool,
+            view_dropout: float) -> dict:
     timer = Timer()
     postings = read_parquet(work.postings, "candidates")
     frame = read_parquet(work.features, "train-ranker", ("i", "j"))
@@ -56,11 +60,16 @@ def _ablate(work: WorkDir, backend: str, folds: int, seed: int, negative_rate: f
             .fit(i, j, scores, labels).report_[-1]
         return {key: final[key] for key in ("f1", "precision", "recall")}
 
+    # The rankers hide the photo features of some training pairs, as train-ranker's do.
+    embedders = [create_embedder(spec["name"], **spec["config"])
+                 for spec in candidates.get("embedders", [])]
+    views = {"view_dropout": view_dropout,
+             "view_columns": photo_columns(embedders, features.names)}
     with timer.step("ablation"):
         rows = ablate_groups(features.matrix(), y, i, j, labels, features.names, names,
-                             ranker_factory(backend, seed), evaluate, folds, seed, negative_rate,
-                             only=groups, second_stage=stack,
-                             make_second=ranker_factory(backend, seed, stage=2))
+                             ranker_factory(backend, seed, **views), evaluate, folds, seed,
+                             negative_rate, only=groups, second_stage=stack,
+                             make_second=ranker_factory(backend, seed, stage=2, **views))
     result = {"rows": rows, "backend": backend, "folds": folds, "seed": seed,
               "negative_rate": negative_rate, "seconds": timer.total}
     write_json(work.root / "ablation.json", result)

@@ -30,8 +30,9 @@ from ranker import FILTER_MAX_PAIRS
 from .bundle import ModelBundle
 from .inference import Matching, match
 from .pair_training import train_on_labels
-from .settings import (DEFAULT_CHUNK_SIZE, DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, blend_spec,
-                       check_ranges, embedder_specs, feature_groups, postprocess_steps)
+from .settings import (DEFAULT_CHUNK_SIZE, DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, VIEW_DROPOUT,
+                       blend_spec, check_ranges, embedder_specs, feature_groups,
+                       postprocess_steps)
 from .stages import (Candidates, embed, images_folder, postings_fingerprint, search,
                      table_fingerprint)
 from .training import train
@@ -50,6 +51,9 @@ class Matcher:
     ``train-ranker`` is written there.
     ``chunk_size`` is how many query postings' pairs matching a catalog filters, featurises and
     scores at a time (None: all at once): it bounds the memory, the results do not depend on it.
+    ``view_dropout`` is the share of training pairs whose photo features every ranker trains
+    without (see :class:`ranker.PairRanker`), so that a posting without a photo, or a catalog
+    without any, is scored on what it has rather than as an identical photo.
     ``client`` (a ``distributed.Client``) runs the work as Dask tasks on its cluster
     (:mod:`pipeline.distributed`): matching gives the same pairs and scores, training fits the
     rankers with ``lightgbm.dask`` / ``xgboost.dask``.
@@ -63,6 +67,7 @@ class Matcher:
                  filter_threshold: float = 0.01, filter_max_pairs: int | None = FILTER_MAX_PAIRS,
                  groups: str | list[str] | None = None,
                  stack: bool = True, weight_by_group_size: bool = False,
+                 view_dropout: float = VIEW_DROPOUT,
                  postprocess: str | list[str] = DEFAULT_POSTPROCESS,
                  chunk_size: int | None = DEFAULT_CHUNK_SIZE,
                  cache_dir: str | Path | None = None, client=None):
@@ -82,6 +87,7 @@ class Matcher:
         self.groups = groups
         self.stack = stack
         self.weight_by_group_size = weight_by_group_size
+        self.view_dropout = view_dropout
         self.postprocess = postprocess
         self.chunk_size = chunk_size
         self.cache_dir = cache_dir

@@ -15,6 +15,9 @@ DEFAULT_POSTPROCESS = ",".join(POSTPROCESS_STEPS)
 # Query postings per chunk when matching: a 70,000-posting catalog is one chunk (as fast as
 # unchunked); a million postings make ten of about 1 GB each.
 DEFAULT_CHUNK_SIZE = 100_000
+# Share of training pairs whose photo features are hidden, so that the rankers learn what a
+# missing photo means (see ranker.PairRanker): a posting without one, a title-only catalog.
+VIEW_DROPOUT = 0.1
 BACKENDS = ("lightgbm", "xgboost")
 SYMMETRISATIONS = ("mean", "max", "none")
 
@@ -110,6 +113,8 @@ def check_ranges(params: dict) -> None:
                                       "off: --no-stack, stack=False)")
     if not 0 < params["negative_rate"] <= 1:
         raise ParameterError("negative_rate", "must be in (0, 1]")
+    if not 0 <= params["view_dropout"] < 1:
+        raise ParameterError("view_dropout", "must be in [0, 1) (0: off)")
     if not 0 <= params["filter_threshold"] < 1:
         raise ParameterError("filter_threshold", "must be in [0, 1) (0: no filter)")
     if params["filter_max_pairs"] is not None and params["filter_max_pairs"] < 1:

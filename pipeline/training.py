@@ -14,7 +14,8 @@ from common.console import Timer
 from common.metric import entity_resolution_scores
 from common.postings import label_codes
 from common.workdir import WorkDir
-from features import SCORE_GRAPH_FEATURES, FeatureTable, PairContext, build_features
+from features import (SCORE_GRAPH_FEATURES, FeatureTable, PairContext, build_features,
+                      view_columns)
 from postprocess import PostProcessor
 from ranker import (SECOND_STAGE_PARAMS, PairFilter, PairRanker, fit_final, group_size_weights,
                     out_of_fold_scores, score_quantiles, stacked_matrix,
@@ -38,9 +39,17 @@ class Training:
     oof_scores: pl.DataFrame
 
 
-def ranker_factory(backend: str, seed: int, stage: int = 1, client=None):
+def ranker_factory(backend: str, seed: int, stage: int = 1, client=None,
+                   view_dropout: float = 0.0, view_columns: tuple[str, ...] = ()):
     params = SECOND_STAGE_PARAMS[backend] if stage == 2 else None
-    return lambda: PairRanker(backend=backend, params=params, seed=seed, client=client)
+    return lambda: PairRanker(backend=backend, params=params, seed=seed, client=client,
+                              view_dropout=view_dropout, view_columns=view_columns)
+
+
+def photo_columns(embeddings, names: list[str]) -> tuple[str, ...]:
+    """The columns of ``names`` that read the postings' photos, given the catalog's embeddings
+    (or embedders): what :class:`ranker.PairRanker`'s ``view_dropout`` hides."""
+    return tuple(view_columns(names, embeddings, "image"))
 
 
 def training_pairs(features: FeatureTable, postings: pl.DataFrame):
@@ -64,9 +73,11 @@ def fit_pair_filter(candidates: Candidates, params: dict, timer: Timer, client=N
                     chunk_size: int | None = None):
     """The first-pass filter on the cheap groups (out of fold) and the table it keeps."""
     pair_filter = PairFilter(params["filter_threshold"], params["filter_max_pairs"],
-                             backend=params["backend"], seed=params["seed"], client=client)
+                             backend=params["backend"], seed=params["seed"], client=client,
+                             view_dropout=params["view_dropout"])
     with timer.step("filter"):
         cheap = features_of(candidates.context(), pair_filter.groups, client, chunk_size)
+        pair_filter.view_columns = photo_columns(candidates.embeddings, cheap.names)
         labels, i, j, y = training_pairs(cheap, candidates.postings)
         pair_filter.fit(cheap.matrix(), y, i, j, labels, cheap.names, params["folds"],
                         params["negative_rate"])
@@ -107,7 +118,9 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
     labels, i, j, y = training_pairs(features, postings)
     X = features.matrix()
     weight = group_size_weights(i, labels) if params["weight_by_group_size"] else None
-    make_ranker = ranker_factory(backend, seed, client=client)
+    views = {"view_dropout": params["view_dropout"],
+             "view_columns": photo_columns(candidates.embeddings, features.names)}
+    make_ranker = ranker_factory(backend, seed, client=client, **views)
     with timer.step("cross_validation"):
         oof = out_of_fold_scores(X, y, i, j, labels, features.names, make_ranker, folds, seed,
                                  negative_rate=negative_rate, weight=weight)
@@ -121,7 +134,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
             second_oof = stacked_out_of_fold_scores(
                 X, y, i, j, labels, features.names, make_ranker, oof, folds, seed,
                 negative_rate=negative_rate, weight=weight,
-                make_second=ranker_factory(backend, seed, stage=2, client=client))
+                make_second=ranker_factory(backend, seed, stage=2, client=client, **views))
         scores = second_oof.scores
     oof_scores = pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32), "p": scores,
                                **({"p_first_stage": oof.scores} if stack else {})})
@@ -139,7 +152,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
         with timer.step("final_second_stage"):
             second = fit_final(stacked_matrix(X, oof.scores, i, j, postings.height), y,
                                features.names + list(SCORE_GRAPH_FEATURES),
-                               ranker_factory(backend, seed, stage=2, client=client),
+                               ranker_factory(backend, seed, stage=2, client=client, **views),
                                second_rounds, seed, negative_rate, weight)
     figures = processor.report_
     # The entity-resolution figures of the same out-of-fold match sets (self included, as the
@@ -153,6 +166,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
         "threshold": processor.steps_[0].threshold_, "postprocess_steps": figures,
         "backend": backend, "folds": folds, "seed": seed, "negative_rate": negative_rate,
         "weight_by_group_size": params["weight_by_group_size"],
+        "view_dropout": {"share": params["view_dropout"], "columns": list(views["view_columns"])},
         "best_iterations": oof.best_iterations, "final_trees": rounds,
         "first_stage": {**{k: first_figures[k] for k in ("f1", "precision", "recall")},
                         "threshold": first_cut.steps_[0].threshold_},

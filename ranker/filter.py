@@ -48,13 +48,15 @@ class PairFilter:
     out of fold (protocol P1, the folds the main ranker uses), so ``oof_keep_`` is the kept set
     those pairs would get from a filter that never saw their labels; the model used by
     :meth:`keep` on new catalogs is then fitted on all pairs. With a Dask ``client`` its
-    rankers train on the cluster (see :class:`~ranker.model.PairRanker`).
+    rankers train on the cluster (see :class:`~ranker.model.PairRanker`, which also says what
+    ``view_dropout`` and ``view_columns`` do).
     """
 
     def __init__(self, threshold: float = 0.01, max_pairs: int | None = MAX_PAIRS,
                  groups: tuple[str, ...] = FILTER_GROUPS, backend: str = "lightgbm",
                  rounds: int = 200, early_stopping: int = 20, num_threads: int = 0,
-                 seed: int = 42, client=None):
+                 seed: int = 42, client=None, view_dropout: float = 0.0,
+                 view_columns: tuple[str, ...] = ()):
         self.threshold = threshold
         self.max_pairs = max_pairs
         self.groups = list(groups)
@@ -64,6 +66,8 @@ class PairFilter:
         self.num_threads = num_threads
         self.seed = seed
         self.client = client
+        self.view_dropout = view_dropout
+        self.view_columns = tuple(view_columns)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "client": None}  # a connection to a cluster, not model state
@@ -71,7 +75,8 @@ class PairFilter:
     def _make_ranker(self) -> PairRanker:
         return PairRanker(self.backend, params=SMALL_PARAMS.get(self.backend), rounds=self.rounds,
                           early_stopping=self.early_stopping, num_threads=self.num_threads,
-                          seed=self.seed, client=self.client)
+                          seed=self.seed, client=self.client, view_dropout=self.view_dropout,
+                          view_columns=self.view_columns)
 
     def fit(self, X: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
             labels: np.ndarray, feature_names: list[str], n_folds: int = 5,

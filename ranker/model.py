@@ -24,10 +24,18 @@ class PairRanker:
     ``rounds`` trees, stopping after ``early_stopping`` rounds without improvement). With a Dask
     ``client``, :meth:`fit` trains on its cluster (:mod:`ranker.dask_backend`); the fitted
     model is the same kind of booster.
+
+    ``view_dropout`` hides ``view_columns`` (those of one view of the postings, e.g. the photo
+    features: :func:`features.view_columns`) in that share of the training rows, drawn with
+    ``seed``. A tree that never saw a missing value sends one down the branch of 0, which for a
+    Hamming distance means "identical photos": a posting without a photo, or a title-only
+    catalog, would look like a copy of every candidate. Trained with some rows hidden, the trees
+    learn where a missing view goes and what the remaining features say without it.
     """
 
     def __init__(self, backend: str = "lightgbm", params: dict | None = None, rounds: int = 1000,
-                 early_stopping: int = 50, num_threads: int = 0, seed: int = 42, client=None):
+                 early_stopping: int = 50, num_threads: int = 0, seed: int = 42, client=None,
+                 view_dropout: float = 0.0, view_columns: tuple[str, ...] = ()):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {sorted(BACKENDS)}")
         self.backend = backend
@@ -37,6 +45,8 @@ class PairRanker:
         self.num_threads = num_threads
         self.seed = seed
         self.client = client
+        self.view_dropout = view_dropout
+        self.view_columns = tuple(view_columns)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "client": None}  # a connection to a cluster, not model state
@@ -54,13 +64,34 @@ class PairRanker:
             fit = functools.partial(fit_on_cluster, self.model_, self.client)
         if valid_mask is not None and valid_mask.any():
             train = ~valid_mask
+            # The early-stopping rows hide the view as often, so that the number of trees is
+            # chosen for the mixture the model is trained for.
             self.best_iteration_ = fit(
-                X[train], y[train], None if weight is None else weight[train],
-                X[valid_mask], y[valid_mask], self.rounds, self.early_stopping, self.feature_names_)
+                self._hide_view(X[train]), y[train], None if weight is None else weight[train],
+                self._hide_view(X[valid_mask], seed=self.seed + 1), y[valid_mask], self.rounds,
+                self.early_stopping, self.feature_names_)
         else:
-            self.best_iteration_ = fit(X, y, weight, None, None, self.rounds, 0,
-                                       self.feature_names_)
+            self.best_iteration_ = fit(self._hide_view(X, copy=True), y, weight, None, None,
+                                       self.rounds, 0, self.feature_names_)
         return self
+
+    def _hide_view(self, X: np.ndarray, copy: bool = False, seed: int | None = None
+                   ) -> np.ndarray:
+        """``X`` with :attr:`view_columns` set missing in a ``view_dropout`` share of rows,
+        drawn with ``seed`` (default: the ranker's); in place unless ``copy`` (the caller's
+        array is never changed)."""
+        if not 0 <= self.view_dropout < 1:
+            raise ValueError("view_dropout must be in [0, 1)")
+        columns = [self.feature_names_.index(c) for c in self.view_columns
+                   if c in self.feature_names_]
+        if not self.view_dropout or not columns:
+            return X
+        if copy:
+            X = X.copy()
+        draw = np.random.default_rng(self.seed if seed is None else seed).random(len(X))
+        rows = np.flatnonzero(draw < self.view_dropout)
+        X[np.ix_(rows, columns)] = np.nan
+        return X
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.model_.predict(X), dtype=np.float32)

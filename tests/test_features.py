@@ -1,6 +1,8 @@
 """Feature groups on a small generated catalog: values, groups, missing vectors."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest
@@ -8,7 +10,7 @@ import pytest
 from candidates import build_candidates
 from datasets import generate_catalog
 from embedders import create_embedder, embed_catalog, hamming
-from features import FEATURE_GROUPS, PairContext, build_features
+from features import FEATURE_GROUPS, PairContext, build_features, view_columns
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +77,32 @@ def test_chunks_of_an_empty_table(context):
 def test_unknown_group_is_refused(context):
     with pytest.raises(ValueError, match="unknown feature groups"):
         build_features(context, ["nope"])
+
+
+def test_view_columns_are_those_a_missing_photo_empties(context):
+    """With every photo hash missing, exactly the columns view_columns names turn NaN."""
+    whole = build_features(context)
+    phash = context.embeddings["phash"]
+    hidden = dataclasses.replace(phash, missing=np.ones(len(phash), dtype=bool))
+    blind = build_features(PairContext(context.candidates, context.postings,
+                                       {**context.embeddings, "phash": hidden},
+                                       context.neighbours))
+    emptied = [c for c in whole.names
+               if blind.frame[c].is_nan().all() and not whole.frame[c].is_nan().all()]
+    assert emptied == view_columns(whole.names, context.embeddings, "image")
+    assert {"phash_hamming", "fused_tfidf_phash", "fused_text_image"} <= set(emptied)
+    kept = [c for c in whole.names if c not in emptied]
+    assert blind.frame.select(kept).equals(whole.frame.select(kept))
+
+
+def test_view_columns_of_a_dense_image_embedder():
+    class View:
+        def __init__(self, name, modality):
+            self.name, self.modality = name, modality
+
+    names = ["sim_tfidf", "sim_image", "rank_rev_image", "nb_image_mean1_i", "sim_max",
+             "fused_tfidf_image", "fused_text_image", "nb_tfidf_char_gap1_j"]
+    embedders = [View("tfidf", "text"), View("tfidf_char", "text"), View("image", "image")]
+    assert view_columns(names, embedders) == ["sim_image", "rank_rev_image", "nb_image_mean1_i",
+                                              "fused_tfidf_image", "fused_text_image"]
+    assert view_columns(names, embedders[:2]) == []

@@ -1,0 +1,76 @@
+"""A model applied to catalogs it was not trained on, with no labels from them: the saved
+post-processing's per-posting F1 against each catalog's true groups, the score shift that
+`submit` reports, matching nothing at all, and label-free cuts (every pair above a cut, or only
+mutual best pairs above it) — what a rule that adapts without labels could reach at best.
+
+    python bench/transfer.py --model W/model --out bench/transfer.json [--data ../shared/data]
+
+``W`` is a `train-ranker` work directory (e.g. of Shopee train with the default settings).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common.metric import score_pairs  # noqa: E402
+from common.pairs import rank_within_query, reverse_positions, symmetrise  # noqa: E402
+from common.postings import label_codes, load_postings  # noqa: E402
+from pipeline import Matcher  # noqa: E402
+
+CATALOGS = {"amazon_google": "amazon_google/postings.csv", "abt_buy": "abt_buy/postings.csv"}
+CUTS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def figures(i: np.ndarray, j: np.ndarray, labels: np.ndarray) -> dict:
+    return score_pairs(i, j, labels).as_dict(4)
+
+
+def transfer(matcher: Matcher, path: Path) -> dict:
+    postings = load_postings(path)
+    labels, n = label_codes(postings), postings.height
+    matching = matcher.match(postings)
+    pairs = matching.pairs
+    i, j = pairs["i"].to_numpy().astype(np.int64), pairs["j"].to_numpy().astype(np.int64)
+    kept = pairs["kept"].to_numpy()
+    p = symmetrise(i, j, pairs["p"].to_numpy(), n)
+    rank = rank_within_query(i, p)
+    reverse = reverse_positions(i, j, n)
+    mutual = (rank == 0) & (reverse >= 0) & (rank[np.maximum(reverse, 0)] == 0)
+    empty = np.zeros(0, dtype=np.int64)
+    return {"postings": n, "scored_pairs": len(i), "score_shift": matching.score_shift,
+            "saved_postprocessing": figures(i[kept], j[kept], labels),
+            "matching_nothing": figures(empty, empty, labels),
+            "cut": {str(c): figures(i[p > c], j[p > c], labels)["f1"] for c in CUTS},
+            "mutual_best_above_cut": {str(c): figures(i[mutual & (p > c)], j[mutual & (p > c)],
+                                                      labels)["f1"] for c in CUTS}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    matcher = Matcher.load(args.model)
+    report = {"model": args.model,
+              "trained_cut": matcher.bundle_.processor.steps_[0].threshold_,
+              "view_dropout": (matcher.bundle_.params or {}).get("view_dropout"),
+              "catalogs": {name: transfer(matcher, Path(args.data) / file)
+                           for name, file in CATALOGS.items()}}
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    for name, r in report["catalogs"].items():
+        best = max(r["mutual_best_above_cut"].items(), key=lambda kv: kv[1])
+        print(f"{name}: shift {r['score_shift']}, saved post-processing F1 "
+              f"{r['saved_postprocessing']['f1']:.4f}, nothing {r['matching_nothing']['f1']:.4f}, "
+              f"best mutual-best cut {best[0]}: {best[1]:.4f}")
+
+
+if __name__ == "__main__":
+    main()
