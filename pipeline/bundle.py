@@ -70,6 +70,7 @@ class ModelBundle:
     oof_metrics: dict | None = None
     candidates_fingerprint: str | None = None  # of the pairs it was trained on (None: older)
     score_quantiles: list | None = None  # of the out-of-fold scores (None: older models)
+    coverage: dict | None = None  # per embedder, training postings with a vector (None: older)
     folder: Path | None = None          # where it was loaded from, for the refusal messages
 
     @property
@@ -125,7 +126,8 @@ class ModelBundle:
             "postprocess": self.processor.fitted_params(), "params": self.params,
             "oof_metrics": self.oof_metrics, "search_by_embedder": self.search_by_embedder,
             "candidates_fingerprint": self.candidates_fingerprint,
-            "title_cleanup": CLEANUP_VERSION, "score_quantiles": self.score_quantiles})
+            "title_cleanup": CLEANUP_VERSION, "score_quantiles": self.score_quantiles,
+            "coverage": self.coverage})
         write_importance(self.ranker.gain_importance(), self.feature_groups, folder)
         return folder
 
@@ -185,7 +187,8 @@ class ModelBundle:
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),
                    search_by_embedder=schema.get("search_by_embedder"),
                    candidates_fingerprint=schema.get("candidates_fingerprint"),
-                   score_quantiles=schema.get("score_quantiles"), folder=folder)
+                   score_quantiles=schema.get("score_quantiles"),
+                   coverage=schema.get("coverage"), folder=folder)
 
     # ------------------------------------------------------------------------------ applying
 

@@ -16,6 +16,7 @@ from postprocess import to_submission
 from ranker import SCORE_SHIFT_WARN_ABOVE, predict_second_stage, score_shift
 
 from .bundle import ModelBundle
+from .coverage import coverage, coverage_gaps
 from .distributed import score_on
 from .stages import Candidates, kept_by_filter, pair_arrays
 
@@ -34,6 +35,8 @@ class Matching:
     seconds: dict
     search: dict = field(default_factory=dict)
     score_shift: float | None = None  # from the training scores (ranker.score_shift)
+    coverage: dict = field(default_factory=dict)  # per embedder (pipeline.coverage)
+    coverage_gaps: dict = field(default_factory=dict)  # those far from training's
 
 
 def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
@@ -121,6 +124,8 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
     whole candidate table is 2 GiB and more at a million postings), and its pairs, vectors and
     neighbour lists are dropped before the second stage."""
     candidate_pairs = candidates.table.height
+    shares = coverage(candidates.embeddings)
+    gaps = coverage_gaps(bundle.coverage, shares)
     if bundle.pair_filter is not None:
         candidates.table = kept_by_filter(candidates, bundle, timer, chunk_size, client)
     i, j, p = score_pairs(bundle, candidates, timer, chunk_size, client)
@@ -140,4 +145,5 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
     kept[position[position >= 0]] = True
     pairs = pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32), "p": p,
                           "kept": kept})
-    return Matching(pairs, submission, candidate_pairs, timer.seconds, score_shift=shift)
+    return Matching(pairs, submission, candidate_pairs, timer.seconds, score_shift=shift,
+                    coverage=shares, coverage_gaps=gaps)

@@ -285,7 +285,8 @@ class Matcher:
                 "pairs": result.pairs.height,
                 "matches_per_posting": round(float(sizes.mean()), 3), "out": str(out),
                 "search_by_embedder": result.search, "chunk_size": self.chunk_size,
-                "score_shift": result.score_shift,
+                "score_shift": result.score_shift, "coverage": result.coverage,
+                "coverage_gaps": result.coverage_gaps,
                 "seconds": result.seconds})
         return result
 

@@ -36,6 +36,7 @@ from ranker.active import (ActiveSampler, labelled_out_of_fold, labelled_pairs_r
                            pair_means, unordered_pairs)
 
 from .bundle import ModelBundle
+from .coverage import coverage
 from .settings import feature_groups
 from .stages import Candidates, table_fingerprint
 from .training import Training, features_of
@@ -223,7 +224,8 @@ def train_on_labels(candidates: Candidates, labels: PairLabels, params: dict,
         groups=groups or sorted(set(labelled.features.groups.values())), processor=processor,
         params={**params, "filter_threshold": 0.0, "stack": False, "postprocess": ["threshold"]},
         oof_metrics=pairwise, search_by_embedder=candidates.report.get("search_by_embedder"),
-        score_quantiles=score_quantiles(p), **origin)
+        score_quantiles=score_quantiles(p), coverage=coverage(candidates.embeddings),
+        **origin)
     if work is not None:
         write_json(work.metrics, metrics)
     oof_scores = pl.DataFrame({"i": labelled.i[rows].astype(np.int32),

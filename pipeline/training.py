@@ -22,6 +22,7 @@ from ranker import (SECOND_STAGE_PARAMS, PairFilter, PairRanker, fit_final, grou
                     stacked_out_of_fold_scores)
 
 from .bundle import ModelBundle
+from .coverage import coverage
 from .distributed import build_features_on
 from .settings import feature_groups, postprocess_steps
 from .stages import Candidates, table_fingerprint
@@ -190,7 +191,8 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
         pair_filter=pair_filter, filter_groups=filter_groups, second=second, params=params,
         oof_metrics={k: metrics[k] for k in ("f1", "precision", "recall")},
         search_by_embedder=candidates.report.get("search_by_embedder"),
-        score_quantiles=score_quantiles(scores), **origin)
+        score_quantiles=score_quantiles(scores), coverage=coverage(candidates.embeddings),
+        **origin)
     if work is not None:
         write_json(work.metrics, metrics)
     return Training(bundle, metrics, oof_scores)

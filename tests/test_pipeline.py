@@ -93,6 +93,29 @@ def test_submit_measures_how_far_the_scores_are_from_training(trained, tmp_path)
     assert shifts["alone"][0] > 0.25 and shifts["alone"][1], shifts
 
 
+def test_submit_warns_when_a_view_is_missing_that_training_had(trained, tmp_path):
+    # trained where every posting has a photo hash; matched where none (or a few) lack one
+    schema = json.loads((trained / "w" / "model" / "schema.json").read_text())
+    assert schema["coverage"] == {"tfidf": 1.0, "tfidf_char": 1.0, "phash": 1.0}
+    full = generate_catalog(n_products=60, seed=9, id_prefix="c")
+    hashes = full["image_phash"].to_list()
+    catalogs = {"no_photos": full.drop("image_phash"),
+                "few_missing": full.with_columns(pl.Series(
+                    "image_phash", [None if k % 10 == 0 else h for k, h in enumerate(hashes)]))}
+    seen = {}
+    for name, frame in catalogs.items():
+        frame.write_csv(tmp_path / f"{name}.csv")
+        done = run_cli("submit", "--postings", str(tmp_path / f"{name}.csv"), "--model",
+                       str(trained / "w" / "model"), "--out", str(tmp_path / f"{name}.out.csv"),
+                       "--work", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+        report = json.loads((tmp_path / name / "submit.json").read_text())
+        seen[name] = (report["coverage"]["phash"], report["coverage_gaps"],
+                      "against 100% of the training catalog's" in done.stderr)
+    assert seen["no_photos"] == (0.0, {"phash": {"training": 1.0, "catalog": 0.0}}, True)
+    assert seen["few_missing"][0] < 0.95 and seen["few_missing"][1:] == ({}, False), seen
+
+
 def test_submit_is_reproducible(trained, tmp_path):
     generate_catalog(n_products=30, seed=8, id_prefix="r").write_csv(tmp_path / "t.csv")
     outs = []
