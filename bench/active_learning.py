@@ -8,7 +8,8 @@ from the original file. The F1 of N answers is what `train-ranker --labels` + `s
 `evaluate` give on that catalog (the same model and cut; the README shows one such run).
 
     python bench/active_learning.py --out bench/active_learning.json \
-        --plot docs/active_learning.png [--data ../shared/data]
+        --plot docs/active_learning.png [--data ../shared/data] [--catalogs amazon_google] \
+        [--seeds 42,1,2,3,4,5,6]
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ CATALOGS = {"amazon_google": ("amazon_google/postings.csv", 500),
             "shopee": ("shopee/train.csv", 1000)}
 
 
-def curves(name: str, postings: Path, budget: int, strategies: list[str], work: Path) -> dict:
+def curves(name: str, postings: Path, budget: int, strategies: list[str], work: Path,
+           seeds: list[int]) -> dict:
     unlabelled = work / "postings.csv"
     load_postings(postings).drop("label_group").write_csv(unlabelled)
     start = time.perf_counter()
@@ -57,6 +59,16 @@ def curves(name: str, postings: Path, budget: int, strategies: list[str], work: 
         result["seconds"][strategy] = round(time.perf_counter() - start, 1)
         print(name, strategy, [(row["answered"], round(row["f1"], 4))
                                for row in result[strategy]], flush=True)
+    # The spread over the sampler's seeds (its first round's strata draws, the boosters'
+    # bagging): the active curve again for each further seed.
+    for seed in seeds[1:]:
+        session = LabellingSession(labelled, work / f"active-{seed}.csv", strategy="active",
+                                   source="oracle", seed=seed)
+        curve = run_oracle(session, truth, budget)
+        result.setdefault("active_by_seed", {})[str(seed)] = [
+            {"answered": row["answered"], "f1": row["f1"]} for row in curve]
+        print(name, "active, seed", seed, [(row["answered"], round(row["f1"], 4))
+                                            for row in curve], flush=True)
     return result
 
 
@@ -88,6 +100,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--catalogs", default=",".join(CATALOGS))
     parser.add_argument("--strategies", default="active,random")
+    parser.add_argument("--seeds", default="42", help="sampler seeds: the first gives the "
+                        "curves, each further one another active curve (active_by_seed)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--plot")
     args = parser.parse_args()
@@ -97,7 +111,8 @@ def main() -> None:
         file, budget = CATALOGS[name]
         with tempfile.TemporaryDirectory(prefix=f"al-{name}-") as work:
             results[name] = curves(name, Path(args.data) / file, budget,
-                                   args.strategies.split(","), Path(work))
+                                   args.strategies.split(","), Path(work),
+                                   [int(seed) for seed in args.seeds.split(",")])
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if args.plot:
         plot(results, Path(args.plot))
