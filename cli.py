@@ -366,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "contrastive, triplet or multi-similarity")
     p.add_argument("--miner", help="pair losses: none, multi-similarity or batch-hard")
     p.add_argument("--xbm", type=int, help="pair losses: cross-batch memory of SIZE embeddings")
+    p.add_argument("--xbm-start", type=float, help="fraction of training before the memory is "
+                   "filled and used (XBM's warm-up)")
     p.add_argument("--optimizer", help="adamw (default) or ranger (RAdam + LookAhead)")
     p.add_argument("--sampler", help="batches: auto (m-per-class for pair losses, else random), "
                                      "random, class-balanced or m-per-class")

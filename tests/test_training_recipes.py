@@ -68,6 +68,25 @@ def test_cross_batch_memory_holds_the_last_size_embeddings():
     assert sorted(memory.label_memory.tolist()) == sorted(torch.cat(labels[1:]).tolist())
 
 
+def test_cross_batch_memory_is_neither_filled_nor_used_before_it_starts():
+    loss = create_loss(TrainingSettings(loss="contrastive", xbm=32, miner="multi-similarity"),
+                       embedding_dim=4, n_classes=4)
+    memory = loss.module
+    loss.memory_on = False
+    batch, labels = torch.randn(16, 4), torch.randint(0, 4, (16,))
+    in_batch = loss(batch, labels)
+    assert memory.queue_idx == 0 and not memory.has_been_filled
+    assert in_batch == memory.loss(batch, labels, memory.miner(batch, labels))
+    loss.memory_on = True
+    loss(batch, labels)
+    assert memory.queue_idx == 16
+    x, y = toy_data()  # trained with the memory from halfway: it learns, and the memory fills
+    result = train_encoder(TinyEncoder(), x, y, fast("contrastive", miner="multi-similarity",
+                                                     xbm=32, xbm_start=0.5))
+    assert result.loss.module.has_been_filled and result.loss.memory_on
+    assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5])
+
+
 def test_m_per_class_batches_hold_m_of_each_class():
     labels = np.repeat(np.arange(10), [2, 3, 4, 5, 6, 2, 3, 4, 5, 6])
     order = batch_order(labels, "m-per-class", 8, 20, np.random.default_rng(0), m_per_class=2)
@@ -148,6 +167,8 @@ def test_margin_warmup_ends_at_the_full_margin():
     (dict(loss="hinge"), "unknown loss"),
     (dict(optimizer="sgd"), "unknown optimizer"),
     (dict(margin_warmup=1.5), "fraction"),
+    (dict(loss="contrastive", xbm_start=0.5), "give its size"),
+    (dict(loss="contrastive", xbm=64, xbm_start=1.0), "fraction"),
 ])
 def test_inconsistent_settings_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -37,6 +37,10 @@ class MetricLoss(nn.Module):
                  criterion: nn.Module | None = None):
         super().__init__()
         self.name, self.module, self.miner, self.criterion = name, module, miner, criterion
+        # A cross-batch memory compares against embeddings of earlier steps; while the encoder
+        # still moves fast they are stale (XBM's "slow drift" holds only after a warm-up), so
+        # training may keep it off (neither filled nor used) for its first steps.
+        self.memory_on = True
 
     @property
     def is_classifier(self) -> bool:
@@ -49,7 +53,15 @@ class MetricLoss(nn.Module):
                 return self.criterion(self.module(embeddings, labels), labels)
             if self.miner is not None:
                 return self.module(embeddings, labels, self.miner(embeddings, labels))
+            if self.has_memory and not self.memory_on:  # the batch alone, memory untouched
+                inner = self.module
+                pairs = inner.miner(embeddings, labels) if inner.miner is not None else None
+                return inner.loss(embeddings, labels, pairs)
             return self.module(embeddings, labels)  # the library's losses (XBM mines inside)
+
+    @property
+    def has_memory(self) -> bool:
+        return hasattr(self.module, "memory_size")  # pytorch-metric-learning's CrossBatchMemory
 
     def set_margin(self, radians: float) -> None:
         """The margin of a class loss (for the warm-up); pair losses have none to change."""

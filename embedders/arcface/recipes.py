@@ -13,9 +13,10 @@ RECIPES: dict[str, dict] = {
     # the toolkit's own: ArcFace head, AdamW, linear warm-up then cosine decay
     "arcface": {},
     # in-batch contrastive loss on cosine similarity (positives to 1, negatives below 0), a
-    # cross-batch memory of recent embeddings, multi-similarity mining over batch and memory
+    # cross-batch memory of recent embeddings, multi-similarity mining over batch and memory;
+    # the memory starts halfway, once the embeddings drift slowly (XBM's warm-up)
     "contrastive-xbm": {"loss": "contrastive", "miner": "multi-similarity", "xbm": 4096,
-                        "sampler": "m-per-class"},
+                        "xbm_start": 0.5, "sampler": "m-per-class"},
     # ArcFace with sharpness-aware minimisation around Ranger (RAdam + LookAhead), warm-up
     "arcface-sam-ranger": {"sam": True, "optimizer": "ranger"},
     # ArcFace with small groups drawn as often as large ones

@@ -56,6 +56,7 @@ class TrainingSettings:
     loss: str = "arcface"
     miner: str = "none"
     xbm: int = 0
+    xbm_start: float = 0.0  # share of training before the memory is filled and used
     optimizer: str = "adamw"
     sampler: str = "auto"
     m_per_class: int = 2
@@ -87,6 +88,10 @@ class TrainingSettings:
                                  "must hold positives: use --sampler m-per-class")
         if self.xbm and self.xbm < self.batch_size:
             raise ValueError("the cross-batch memory must hold at least one batch")
+        if not 0 <= self.xbm_start < 1:
+            raise ValueError("xbm_start is a fraction of training in [0, 1)")
+        if self.xbm_start and not self.xbm:
+            raise ValueError("xbm_start delays the cross-batch memory: give its size (xbm)")
         if self.batch_sampler == "m-per-class" and (
                 self.m_per_class < 2 or self.batch_size % self.m_per_class):
             raise ValueError("m-per-class sampling needs m >= 2 dividing batch_size")
@@ -201,6 +206,7 @@ def train_encoder(encoder, items: Sequence, labels: np.ndarray, settings: Traini
     order = batch_order(labels, settings.batch_sampler, settings.batch_size, total, rng,
                         settings.m_per_class)
     ramp = max(int(settings.margin_warmup * total), 1)
+    memory_from = int(settings.xbm_start * total)
 
     def loss_of(rows: np.ndarray) -> torch.Tensor:
         batch = encoder.prepare(take_rows(items, rows))
@@ -217,6 +223,7 @@ def train_encoder(encoder, items: Sequence, labels: np.ndarray, settings: Traini
         rows = order[step * settings.batch_size:(step + 1) * settings.batch_size]
         if settings.margin_warmup:
             loss_fn.set_margin(settings.margin * min(1.0, (step + 1) / ramp))
+        loss_fn.memory_on = step >= memory_from
         optimizer.zero_grad(set_to_none=True)
         loss = loss_of(rows)
         if settings.sam:
