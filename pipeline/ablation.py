@@ -10,13 +10,13 @@ from common.errors import InputError
 from common.folds import require_label_groups
 from common.workdir import WorkDir
 from embedders import create_embedder
-from features import FeatureTable
+from features import FeatureTable, view_columns
 from postprocess import PostProcessor
 from ranker import ablate_groups, ablation_chart, ablation_markdown
 
 from .stages import check_made_from
 from .settings import VIEW_DROPOUT
-from .training import photo_columns, ranker_factory, training_pairs
+from .training import ranker_factory, training_pairs
 
 
 def ablate_work_dir(root: str | Path, backend: str = "lightgbm", folds: int = 5, seed: int = 42,
@@ -64,7 +64,7 @@ def _ablate(work: WorkDir, backend: str, folds: int, seed: int, negative_rate: f
     embedders = [create_embedder(spec["name"], **spec["config"])
                  for spec in candidates.get("embedders", [])]
     views = {"view_dropout": view_dropout,
-             "view_columns": photo_columns(embedders, features.names)}
+             "view_columns": tuple(view_columns(features.names, embedders))}
     with timer.step("ablation"):
         rows = ablate_groups(features.matrix(), y, i, j, labels, features.names, names,
                              ranker_factory(backend, seed, **views), evaluate, folds, seed,

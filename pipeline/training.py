@@ -47,12 +47,6 @@ def ranker_factory(backend: str, seed: int, stage: int = 1, client=None,
                               view_dropout=view_dropout, view_columns=view_columns)
 
 
-def photo_columns(embeddings, names: list[str]) -> tuple[str, ...]:
-    """The columns of ``names`` that read the postings' photos, given the catalog's embeddings
-    (or embedders): what :class:`ranker.PairRanker`'s ``view_dropout`` hides."""
-    return tuple(view_columns(names, embeddings, "image"))
-
-
 def training_pairs(features: FeatureTable, postings: pl.DataFrame):
     """Label codes per posting, the pairs' ends and their 0/1 targets."""
     labels = label_codes(postings)
@@ -78,7 +72,7 @@ def fit_pair_filter(candidates: Candidates, params: dict, timer: Timer, client=N
                              view_dropout=params["view_dropout"])
     with timer.step("filter"):
         cheap = features_of(candidates.context(), pair_filter.groups, client, chunk_size)
-        pair_filter.view_columns = photo_columns(candidates.embeddings, cheap.names)
+        pair_filter.view_columns = tuple(view_columns(cheap.names, candidates.embeddings))
         labels, i, j, y = training_pairs(cheap, candidates.postings)
         pair_filter.fit(cheap.matrix(), y, i, j, labels, cheap.names, params["folds"],
                         params["negative_rate"])
@@ -120,7 +114,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
     X = features.matrix()
     weight = group_size_weights(i, labels) if params["weight_by_group_size"] else None
     views = {"view_dropout": params["view_dropout"],
-             "view_columns": photo_columns(candidates.embeddings, features.names)}
+             "view_columns": tuple(view_columns(features.names, candidates.embeddings))}
     make_ranker = ranker_factory(backend, seed, client=client, **views)
     with timer.step("cross_validation"):
         oof = out_of_fold_scores(X, y, i, j, labels, features.names, make_ranker, folds, seed,
