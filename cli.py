@@ -20,6 +20,7 @@ from pipeline import DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, Matcher, ParameterE
 from pipeline.bundle import TOOLKIT_VERSION
 from pipeline.distributed import open_client
 from pipeline.settings import BACKENDS, SEARCH_METHODS, SYMMETRISATIONS
+from pipeline.transfer import ADAPT_MODES
 
 # The toolkit's packages, whose log records the command line shows.
 PACKAGES = ("common", "datasets", "embedders", "candidates", "features", "ranker",
@@ -194,14 +195,17 @@ def run_ablate(args) -> dict:
 
 def run_submit(args):
     matcher = Matcher.load(args.model, args.work).set_params(chunk_size=args.chunk_size or None,
-                                                             client=args.client)
+                                                             client=args.client,
+                                                             adapt=args.adapt)
     if args.search:  # otherwise the model's
         matcher.set_params(search=args.search)
     result = matcher.submit(args.postings, args.out, args.images)
     sizes = result.submission["matches"].str.count_matches(" ") + 1
+    adapted = (", conservative post-processing (a catalog unlike the training one)"
+               if result.adapted else "")
     summary(f"submit: {result.submission.height:,} postings, {result.pairs.height:,} pairs, "
-            f"{float(sizes.mean()):.2f} matches per posting, {result.seconds['total']:.1f} s → "
-            f"{args.out}")
+            f"{float(sizes.mean()):.2f} matches per posting{adapted}, "
+            f"{result.seconds['total']:.1f} s → {args.out}")
     return result
 
 
@@ -408,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="query postings whose pairs are filtered, featurised and scored at a "
                         "time: bounds the memory, not the results (0: all at once; default "
                         "%(default)s)")
+    p.add_argument("--adapt", choices=list(ADAPT_MODES), default=DEFAULTS["adapt"],
+                   help="where the catalog is unlike the training one (score shift, a view "
+                        "missing), match only mutual best pairs the model is sure of instead of "
+                        "the saved post-processing: auto (where detected; default), always, "
+                        "never")
     _scheduler_option(p)
     p.set_defaults(run=run_submit)
 

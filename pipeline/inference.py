@@ -13,12 +13,13 @@ import polars as pl
 from common.console import Timer
 from common.pairs import find_pairs
 from postprocess import to_submission
-from ranker import SCORE_SHIFT_WARN_ABOVE, predict_second_stage, score_shift
+from ranker import predict_second_stage, score_shift
 
 from .bundle import ModelBundle
 from .coverage import coverage, coverage_gaps
 from .distributed import score_on
 from .stages import Candidates, kept_by_filter, pair_arrays
+from .transfer import choose_processor, differences
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class Matching:
     score_shift: float | None = None  # from the training scores (ranker.score_shift)
     coverage: dict = field(default_factory=dict)  # per embedder (pipeline.coverage)
     coverage_gaps: dict = field(default_factory=dict)  # those far from training's
+    differences: list = field(default_factory=list)  # from training (pipeline.transfer)
+    adapted: bool = False  # matched with the conservative post-processing, not the saved one
 
 
 def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
@@ -116,13 +119,15 @@ class FeatureBlocks:
 
 
 def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
-          chunk_size: int | None = None, client=None) -> Matching:
+          chunk_size: int | None = None, client=None, adapt: str = "auto") -> Matching:
     """Score a catalog's candidates (the filter over every candidate pair, then the kept ones
     over chunks of ``chunk_size`` query postings; tasks on a Dask ``client``'s cluster),
-    post-process them and tabulate the match sets. ``candidates`` is used up, so that what a
-    stage no longer needs is let go: its table is replaced by the pairs the filter keeps (the
-    whole candidate table is 2 GiB and more at a million postings), and its pairs, vectors and
-    neighbour lists are dropped before the second stage."""
+    post-process them (``adapt``: with the conservative post-processing where the catalog is
+    unlike the training one; see :mod:`pipeline.transfer`) and tabulate the match sets.
+    ``candidates`` is used up, so that what a stage no longer needs is let go: its table is
+    replaced by the pairs the filter keeps (the whole candidate table is 2 GiB and more at a
+    million postings), and its pairs, vectors and neighbour lists are dropped before the second
+    stage."""
     candidate_pairs = candidates.table.height
     shares = coverage(candidates.embeddings)
     gaps = coverage_gaps(bundle.coverage, shares)
@@ -131,14 +136,10 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
     i, j, p = score_pairs(bundle, candidates, timer, chunk_size, client)
     n = candidates.postings.height
     shift = score_shift(bundle.score_quantiles or [], p)
-    if shift is not None and shift > SCORE_SHIFT_WARN_ABOVE:
-        log.warning(f"the pair scores of this catalog are far from those of the catalog the "
-                    f"model was trained on (Kolmogorov-Smirnov distance {shift:.2f} > "
-                    f"{SCORE_SHIFT_WARN_ABOVE}): its thresholds and post-processing were tuned "
-                    f"there and may over- or under-match here; check the matches on labelled "
-                    f"pairs or train on this catalog")
+    found = differences(shift, len(p), gaps)
+    processor, adapted = choose_processor(bundle.processor, found, adapt)
     with timer.step("postprocess"):
-        kept_i, kept_j, kept_score = bundle.processor.predict(i, j, p, n)
+        kept_i, kept_j, kept_score = processor.predict(i, j, p, n)
         submission = to_submission(candidates.postings["posting_id"], kept_i, kept_j, kept_score)
     kept = np.zeros(len(i), dtype=bool)
     position = find_pairs(i, j, kept_i, kept_j, n)
@@ -146,4 +147,4 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
     pairs = pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32), "p": p,
                           "kept": kept})
     return Matching(pairs, submission, candidate_pairs, timer.seconds, score_shift=shift,
-                    coverage=shares, coverage_gaps=gaps)
+                    coverage=shares, coverage_gaps=gaps, differences=found, adapted=adapted)

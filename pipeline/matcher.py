@@ -51,6 +51,9 @@ class Matcher:
     ``train-ranker`` is written there.
     ``chunk_size`` is how many query postings' pairs matching a catalog filters, featurises and
     scores at a time (None: all at once): it bounds the memory, the results do not depend on it.
+    ``adapt`` is how matching treats a catalog unlike the training one (:mod:`pipeline.transfer`):
+    ``auto`` switches to the conservative post-processing where it detects one, ``always`` and
+    ``never`` force the conservative and the saved one.
     ``view_dropout`` is the share of training pairs whose photo features every ranker trains
     without (see :class:`ranker.PairRanker`), so that a posting without a photo, or a catalog
     without any, is scored on what it has rather than as an identical photo.
@@ -69,7 +72,7 @@ class Matcher:
                  stack: bool = True, weight_by_group_size: bool = False,
                  view_dropout: float = VIEW_DROPOUT,
                  postprocess: str | list[str] = DEFAULT_POSTPROCESS,
-                 chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+                 chunk_size: int | None = DEFAULT_CHUNK_SIZE, adapt: str = "auto",
                  cache_dir: str | Path | None = None, client=None):
         self.embedders = embedders
         self.k = k
@@ -90,6 +93,7 @@ class Matcher:
         self.view_dropout = view_dropout
         self.postprocess = postprocess
         self.chunk_size = chunk_size
+        self.adapt = adapt
         self.cache_dir = cache_dir
         self.client = client
 
@@ -126,6 +130,7 @@ class Matcher:
         # speed, not what the model is.
         params.pop("cache_dir")
         params.pop("chunk_size")
+        params.pop("adapt")
         params.pop("client")
         params.update(embedders=embedder_specs(self.embedders),
                       postprocess=postprocess_steps(self.postprocess),
@@ -250,7 +255,7 @@ class Matcher:
         candidates = Candidates(frame, embeddings, found.table, found.neighbours)
         searched = found.search
         del found, embeddings, frame
-        result = match(bundle, candidates, timer, self.chunk_size, self.client)
+        result = match(bundle, candidates, timer, self.chunk_size, self.client, self.adapt)
         result.search = searched
         return result
 
@@ -286,7 +291,8 @@ class Matcher:
                 "matches_per_posting": round(float(sizes.mean()), 3), "out": str(out),
                 "search_by_embedder": result.search, "chunk_size": self.chunk_size,
                 "score_shift": result.score_shift, "coverage": result.coverage,
-                "coverage_gaps": result.coverage_gaps,
+                "coverage_gaps": result.coverage_gaps, "differences": result.differences,
+                "postprocess": "conservative" if result.adapted else "saved",
                 "seconds": result.seconds})
         return result
 

@@ -10,6 +10,8 @@ from candidates import SEARCH_METHODS
 from common.errors import InputError
 from postprocess import POSTPROCESS_STEPS
 
+from .transfer import ADAPT_MODES
+
 DEFAULT_EMBEDDERS = "tfidf,tfidf_char,phash"
 DEFAULT_POSTPROCESS = ",".join(POSTPROCESS_STEPS)
 # Query postings per chunk when matching: a 70,000-posting catalog is one chunk (as fast as
@@ -125,3 +127,5 @@ def check_ranges(params: dict) -> None:
         raise ParameterError("symmetrise", f"must be one of {', '.join(SYMMETRISATIONS)}")
     if params["search"] not in SEARCH_METHODS:
         raise ParameterError("search", f"must be one of {', '.join(SEARCH_METHODS)}")
+    if params["adapt"] not in ADAPT_MODES:
+        raise ParameterError("adapt", f"must be one of {', '.join(ADAPT_MODES)}")

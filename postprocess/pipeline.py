@@ -13,12 +13,13 @@ from .chisel import Chisel
 from .cut import ThresholdCut
 from .graph import GraphMerge, PruneOneWay
 from .min2 import Min2
+from .mutual_best import MutualBest
 from .pairs import MAX_MATCHES
 from .score_blend import ScoreBlend
 from .state import MatchState, Truth
 
 STEPS = {step.name: step for step in (ThresholdCut, ScoreBlend, Chisel, Min2, PruneOneWay,
-                                       GraphMerge)}
+                                       GraphMerge, MutualBest)}
 # The order they run in: the cut (re-tuned on neighbour-blended scores) and chisel decide each
 # list, Min2 refills empty ones, the graph steps then work on the resulting match graph.
 DEFAULT_STEPS = ("threshold", "score_blend", "chisel", "min2", "prune", "merge")

@@ -5,7 +5,8 @@ postings match nothing) scores pairs unlike those its thresholds and post-proces
 on. The quantiles of the training catalog's out-of-fold scores travel with the model; matching
 measures the Kolmogorov-Smirnov distance of the new catalog's scores from them (at those
 quantiles: the largest gap between the share of new scores below a training quantile and the
-share of training scores there) and warns above :data:`WARN_ABOVE`.
+share of training scores there); above :data:`WARN_ABOVE` the catalog counts as another kind
+(``pipeline.transfer``: a warning, and the conservative post-processing).
 """
 from __future__ import annotations
 

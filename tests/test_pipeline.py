@@ -75,11 +75,12 @@ def test_submit_measures_how_far_the_scores_are_from_training(trained, tmp_path)
     assert len(schema["score_quantiles"]) == 19
     like = generate_catalog(n_products=60, seed=9, id_prefix="s")
     rng = np.random.default_rng(9)
-    words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 8)) for _ in range(600)]
-    alone = pl.DataFrame({"posting_id": [f"u{k}" for k in range(300)],
-                          "title": [f"{words[2 * k]} {words[2 * k + 1]}" for k in range(300)],
+    # enough postings for the shift to count (pipeline.transfer.MIN_SHIFT_PAIRS scored pairs)
+    words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 8)) for _ in range(3000)]
+    alone = pl.DataFrame({"posting_id": [f"u{k}" for k in range(1500)],
+                          "title": [f"{words[2 * k]} {words[2 * k + 1]}" for k in range(1500)],
                           "image_phash": [f"{int(h):016x}" for h in
-                                          rng.integers(0, 2**63, 300, dtype=np.int64)]})
+                                          rng.integers(0, 2**63, 1500, dtype=np.int64)]})
     shifts = {}
     for name, frame in (("like", like), ("alone", alone)):
         frame.write_csv(tmp_path / f"{name}.csv")
@@ -87,13 +88,15 @@ def test_submit_measures_how_far_the_scores_are_from_training(trained, tmp_path)
                        str(trained / "w" / "model"), "--out", str(tmp_path / f"{name}.out.csv"),
                        "--work", str(tmp_path / name))
         assert done.returncode == 0, done.stderr
-        shifts[name] = (json.loads((tmp_path / name / "submit.json").read_text())["score_shift"],
-                        "far from those of the catalog the model was trained on" in done.stderr)
-    assert shifts["like"][0] <= 0.25 and not shifts["like"][1], shifts
-    assert shifts["alone"][0] > 0.25 and shifts["alone"][1], shifts
+        report = json.loads((tmp_path / name / "submit.json").read_text())
+        shifts[name] = (report["score_shift"],
+                        "far from those of the catalog the model was trained on" in done.stderr,
+                        report["postprocess"])
+    assert shifts["like"][0] <= 0.25 and shifts["like"][1:] == (False, "saved"), shifts
+    assert shifts["alone"][0] > 0.25 and shifts["alone"][1:] == (True, "conservative"), shifts
 
 
-def test_submit_warns_when_a_view_is_missing_that_training_had(trained, tmp_path):
+def test_submit_adapts_when_a_view_is_missing_that_training_had(trained, tmp_path):
     # trained where every posting has a photo hash; matched where none (or a few) lack one
     schema = json.loads((trained / "w" / "model" / "schema.json").read_text())
     assert schema["coverage"] == {"tfidf": 1.0, "tfidf_char": 1.0, "phash": 1.0}
@@ -111,9 +114,21 @@ def test_submit_warns_when_a_view_is_missing_that_training_had(trained, tmp_path
         assert done.returncode == 0, done.stderr
         report = json.loads((tmp_path / name / "submit.json").read_text())
         seen[name] = (report["coverage"]["phash"], report["coverage_gaps"],
-                      "against 100% of the training catalog's" in done.stderr)
-    assert seen["no_photos"] == (0.0, {"phash": {"training": 1.0, "catalog": 0.0}}, True)
-    assert seen["few_missing"][0] < 0.95 and seen["few_missing"][1:] == ({}, False), seen
+                      "against 100% of the training catalog's" in done.stderr,
+                      report["postprocess"], report["score_shift"] > 0.25)
+    assert seen["no_photos"][:4] == (0.0, {"phash": {"training": 1.0, "catalog": 0.0}}, True,
+                                     "conservative")
+    # a few missing photos are no other kind of catalog (its scores may still have moved)
+    assert seen["few_missing"][0] < 0.95 and seen["few_missing"][1:3] == ({}, False), seen
+    assert seen["few_missing"][3] == ("conservative" if seen["few_missing"][4] else "saved")
+    # --adapt never: warned, but matched with the saved post-processing
+    done = run_cli("submit", "--postings", str(tmp_path / "no_photos.csv"), "--model",
+                   str(trained / "w" / "model"), "--out", str(tmp_path / "never.out.csv"),
+                   "--work", str(tmp_path / "never"), "--adapt", "never")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "never" / "submit.json").read_text())
+    assert report["postprocess"] == "saved" and "--adapt never, keeps it" not in done.stderr
+    assert "may over- or under-match here" in done.stderr
 
 
 def test_submit_is_reproducible(trained, tmp_path):

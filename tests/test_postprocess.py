@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from postprocess import (Chisel, GraphMerge, Min2, PostProcessor, PruneOneWay, ScoreBlend,
-                         ThresholdCut)
+from postprocess import (Chisel, GraphMerge, Min2, MutualBest, PostProcessor, PruneOneWay,
+                         ScoreBlend, ThresholdCut)
 from postprocess.score_blend import neighbour_scores
 from postprocess.state import MatchState, Truth
 
@@ -119,6 +119,22 @@ def test_prune_drops_only_weak_one_way_edges():
     state = state.with_keep(keep)
     assert kept_set(PruneOneWay.from_fitted(threshold=0.5).apply(state)) == {(1, 2), (2, 1)}
     assert kept_set(PruneOneWay.from_fitted(threshold=0.2).apply(state)) == kept_set(state)
+
+
+def test_mutual_best_keeps_a_kept_pair_only_where_each_is_the_others_best():
+    scored = {(0, 1): 0.9, (1, 2): 0.95, (3, 4): 0.8, (4, 5): 0.3}
+    # 0's best is 1 but 1's is 2; 5's best is 4 but 4's is 3
+    state = state_of(6, scored, keep_above=0.5)
+    assert kept_set(MutualBest().fit(state, Truth(np.arange(6))).apply(state)) == \
+        {(1, 2), (2, 1), (3, 4), (4, 3)}
+    # best among every candidate, not only the kept ones: 1 still prefers 2 when (1, 2) is cut
+    cut = state.with_keep(state.keep & (state.score < 0.92))
+    assert kept_set(MutualBest().apply(cut)) == {(3, 4), (4, 3)}
+    processor = PostProcessor.from_params({"steps": [{"step": "threshold", "threshold": 0.5},
+                                                     {"step": "mutual_best"}]})
+    i, j, p = symmetric_pairs(6, scored)
+    kept_i, kept_j, _ = processor.predict(i, j, p, 6)
+    assert set(zip(kept_i.tolist(), kept_j.tolist())) == {(1, 2), (2, 1), (3, 4), (4, 3)}
 
 
 def test_component_merge_adds_the_missing_pairs_of_a_chain_within_the_size_cap():

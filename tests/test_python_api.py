@@ -127,7 +127,8 @@ def test_predict_pairs_and_save_load_round_trip(fitted, tmp_path):
     matcher.save(tmp_path / "model")
     loaded = Matcher.load(tmp_path / "model")
     assert loaded.get_params() == {**matcher.validate_params(), "cache_dir": None,
-                                   "chunk_size": matcher.chunk_size, "client": None}
+                                   "chunk_size": matcher.chunk_size, "adapt": matcher.adapt,
+                                   "client": None}
     assert loaded.predict(test).equals(submission)
     # a model saved before the filter's bound existed keeps every pair above its threshold
     for name, key in (("schema.json", "params"), ("filter/schema.json", None)):

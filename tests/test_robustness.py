@@ -111,6 +111,13 @@ def _check_capped_at_50(folder: Path, err: str) -> None:
     assert sizes.len() == 300 and (sizes == 50).all(), sizes.value_counts()
 
 
+def _check_one_match_each(folder: Path, err: str) -> None:
+    # 300 copies of one product score unlike the training catalog: matched conservatively
+    sizes = pl.read_csv(folder / "sub.csv")["matches"].str.split(" ").list.len()
+    assert sizes.len() == 300 and (sizes <= 2).all(), sizes.value_counts()
+    assert "differs from the one the model was trained on" in err
+
+
 def _check_colliding_ids(folder: Path, err: str) -> None:
     sub = pl.read_csv(folder / "sub.csv")
     assert sub["posting_id"].to_list() == [f"demo-{k}" for k in range(20)]
@@ -200,7 +207,9 @@ MATRIX = {
     "one-posting-submit": Case(b"posting_id,title,image_phash\nonly,red shoe,0123456789abcdef\n",
                                command="submit", exit=0, check=_check_submission_of_one),
     "one-product-300-times": Case(_same_product(300), command="submit", exit=0,
-                                  check=_check_capped_at_50),
+                                  args=("--adapt", "never"), check=_check_capped_at_50),
+    "one-product-300-times-adapted": Case(_same_product(300), command="submit", exit=0,
+                                          check=_check_one_match_each),
     "ids-collide-with-train": Case(
         b"".join([b"posting_id,title\n"] + [f"demo-{k},kabel data usb {k % 3} m\n".encode()
                                             for k in range(20)]),

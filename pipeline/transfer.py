@@ -1,0 +1,79 @@
+"""Matching a catalog unlike the one the model was trained on, without labels from it.
+
+A model's saved post-processing encodes its training catalog: the cut is where that catalog's F1
+peaked, and Min2, chisel and merge assume its group sizes (Shopee: every product listed two to
+fifty times; Min2 gives every posting at least one match). Carried to a catalog where half the
+postings match nothing, that over-matches: the default Shopee model scores F1 0.65 on
+Amazon-Google, where matching nothing scores 0.80 (``bench/transfer.py``).
+
+**Detecting it.** Matching compares the catalog with the one the model records (both need no
+labels): the Kolmogorov-Smirnov distance of its pair scores from the training out-of-fold ones
+(:func:`ranker.score_shift`) above :data:`ranker.SCORE_SHIFT_WARN_ABOVE`, once there are
+:data:`MIN_SHIFT_PAIRS` scored pairs (fewer leave the distance to chance), or an embedder whose
+coverage differs by more than :data:`pipeline.coverage.WARN_ABOVE` (a title-only catalog for a
+model trained with photos: :func:`pipeline.coverage.coverage_gaps`).
+
+**Adapting.** Where it differs (``adapt="auto"``, the default; ``"always"`` forces it,
+``"never"`` keeps the saved post-processing), the group-size steps switch off and the match sets
+become the mutual best pairs (:class:`postprocess.MutualBest`) whose symmetrised score clears
+:data:`CONSERVATIVE_CUT`: a posting matches at most the one candidate that is also the most
+similar to it, and only when the model is confident. That assumes no group size learnt elsewhere;
+it gives up the third and later members of a group for not matching strangers.
+"""
+from __future__ import annotations
+
+import logging
+
+from postprocess import PostProcessor
+from ranker import SCORE_SHIFT_WARN_ABOVE
+
+log = logging.getLogger(__name__)
+
+ADAPT_MODES = ("auto", "always", "never")
+# A model carried elsewhere is over-confident: the default Shopee model's mutual best pairs on
+# Amazon-Google are right about half the time above 0.8. At 0.9 it beats matching nothing there
+# (0.8127 against 0.8035) and on Abt-Buy (0.7215 against 0.6618) (bench/transfer.json).
+CONSERVATIVE_CUT = 0.9
+# Below a thousand scored pairs (a catalog of a few hundred postings) the distance says more
+# about chance and the catalog's size than its kind: a generated catalog of 89 postings, drawn
+# like the training one, gives 0.33 on 252 pairs; Shopee's three-posting test.csv 0.9 on two.
+MIN_SHIFT_PAIRS = 1000
+
+
+def differences(score_shift: float | None, scored_pairs: int, gaps: dict) -> list[str]:
+    """How this catalog differs from the training one, one phrase each (empty: it does not)."""
+    found = []
+    if (score_shift is not None and scored_pairs >= MIN_SHIFT_PAIRS
+            and score_shift > SCORE_SHIFT_WARN_ABOVE):
+        found.append(f"its pair scores are far from those of the catalog the model was trained "
+                     f"on (Kolmogorov-Smirnov distance {score_shift:.3f} > "
+                     f"{SCORE_SHIFT_WARN_ABOVE})")
+    for name, gap in gaps.items():
+        found.append(f"{name} gives {gap['catalog']:.0%} of its postings a vector, against "
+                     f"{gap['training']:.0%} of the training catalog's (a photo-less catalog, "
+                     f"missing image files?)")
+    return found
+
+
+def conservative_processor(symmetrise: str = "mean") -> PostProcessor:
+    """The mutual best pairs above :data:`CONSERVATIVE_CUT`, nothing tuned."""
+    return PostProcessor.from_params({"symmetrise": symmetrise, "steps": [
+        {"step": "threshold", "threshold": CONSERVATIVE_CUT}, {"step": "mutual_best"}]})
+
+
+def choose_processor(saved: PostProcessor, found: list[str], adapt: str = "auto"
+                     ) -> tuple[PostProcessor, bool]:
+    """The post-processing to match with, and whether it is the conservative one; logs one
+    warning naming what differs and what is done about it."""
+    if adapt not in ADAPT_MODES:
+        raise ValueError(f"adapt must be one of {', '.join(ADAPT_MODES)}, not {adapt!r}")
+    conservative = adapt == "always" or (adapt == "auto" and bool(found))
+    if found:
+        action = ("matching the mutual best pairs above "
+                  f"{CONSERVATIVE_CUT} instead of the saved post-processing (tuned there; "
+                  f"adapt='never', --adapt never, keeps it)" if conservative else
+                  "the saved post-processing was tuned there and may over- or under-match here")
+        log.warning(f"this catalog differs from the one the model was trained on: "
+                    f"{'; '.join(found)}; {action}. Check the matches on labelled pairs or "
+                    f"train on this catalog")
+    return (conservative_processor(saved.symmetrise) if conservative else saved), conservative
