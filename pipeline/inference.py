@@ -2,7 +2,6 @@
 scores, post-processing, the submission table."""
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,6 @@ from .coverage import coverage, coverage_gaps
 from .distributed import score_on
 from .stages import Candidates, kept_by_filter, pair_arrays
 from .transfer import choose_processor, differences
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
