@@ -201,8 +201,8 @@ def run_submit(args):
         matcher.set_params(search=args.search)
     result = matcher.submit(args.postings, args.out, args.images)
     sizes = result.submission["matches"].str.count_matches(" ") + 1
-    adapted = (", conservative post-processing (a catalog unlike the training one)"
-               if result.adapted else "")
+    adapted = (f", conservative post-processing (a catalog unlike the training one; "
+               f"{result.sole_code_pairs:,} pairs of sole code holders)" if result.adapted else "")
     summary(f"submit: {result.submission.height:,} postings, {result.pairs.height:,} pairs, "
             f"{float(sizes.mean()):.2f} matches per posting{adapted}, "
             f"{result.seconds['total']:.1f} s → {args.out}")

@@ -48,6 +48,7 @@ def transfer(matcher: Matcher, path: Path) -> dict:
     empty = np.zeros(0, dtype=np.int64)
     return {"postings": n, "scored_pairs": len(i), "score_shift": matching.score_shift,
             "differences": matching.differences, "adapted": matching.adapted,
+            "sole_code_pairs": matching.sole_code_pairs,
             "submit": figures(submitted["i"].to_numpy(), submitted["j"].to_numpy(), labels),
             "saved_postprocessing": figures(saved_i, saved_j, labels),
             "matching_nothing": figures(empty, empty, labels),

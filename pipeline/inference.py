@@ -18,7 +18,7 @@ from .bundle import ModelBundle
 from .coverage import coverage, coverage_gaps
 from .distributed import score_on
 from .stages import Candidates, kept_by_filter, pair_arrays
-from .transfer import choose_processor, differences
+from .transfer import choose_processor, differences, with_sole_code_pairs
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Matching:
     coverage_gaps: dict = field(default_factory=dict)  # those far from training's
     differences: list = field(default_factory=list)  # from training (pipeline.transfer)
     adapted: bool = False  # matched with the conservative post-processing, not the saved one
+    sole_code_pairs: int = 0  # scored pairs of sole code holders (pipeline.transfer)
 
 
 def score_pairs(bundle: ModelBundle, candidates: Candidates, timer: Timer,
@@ -137,6 +138,11 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
     processor, adapted = choose_processor(bundle.processor, found, adapt)
     with timer.step("postprocess"):
         kept_i, kept_j, kept_score = processor.predict(i, j, p, n)
+        held = 0
+        if adapted:
+            (kept_i, kept_j, kept_score), held = with_sole_code_pairs(
+                (kept_i, kept_j, kept_score), i, j, p, n, candidates.postings["title"],
+                processor.symmetrise)
         submission = to_submission(candidates.postings["posting_id"], kept_i, kept_j, kept_score)
     kept = np.zeros(len(i), dtype=bool)
     position = find_pairs(i, j, kept_i, kept_j, n)
@@ -144,4 +150,5 @@ def match(bundle: ModelBundle, candidates: Candidates, timer: Timer,
     pairs = pl.DataFrame({"i": i.astype(np.int32), "j": j.astype(np.int32), "p": p,
                           "kept": kept})
     return Matching(pairs, submission, candidate_pairs, timer.seconds, score_shift=shift,
-                    coverage=shares, coverage_gaps=gaps, differences=found, adapted=adapted)
+                    coverage=shares, coverage_gaps=gaps, differences=found, adapted=adapted,
+                    sole_code_pairs=held)

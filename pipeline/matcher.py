@@ -293,6 +293,7 @@ class Matcher:
                 "score_shift": result.score_shift, "coverage": result.coverage,
                 "coverage_gaps": result.coverage_gaps, "differences": result.differences,
                 "postprocess": "conservative" if result.adapted else "saved",
+                "sole_code_pairs": result.sole_code_pairs,
                 "seconds": result.seconds})
         return result
 

@@ -102,7 +102,10 @@ def test_submit_adapts_when_a_view_is_missing_that_training_had(trained, tmp_pat
     assert schema["coverage"] == {"tfidf": 1.0, "tfidf_char": 1.0, "phash": 1.0}
     full = generate_catalog(n_products=60, seed=9, id_prefix="c")
     hashes = full["image_phash"].to_list()
-    catalogs = {"no_photos": full.drop("image_phash"),
+    # two postings of one product carry a code no other posting does (pipeline.transfer's sole
+    # code holders: kept by the conservative matching whatever their score)
+    coded = [f"{t} QX5500" if k < 2 else t for k, t in enumerate(full["title"].to_list())]
+    catalogs = {"no_photos": full.drop("image_phash").with_columns(pl.Series("title", coded)),
                 "few_missing": full.with_columns(pl.Series(
                     "image_phash", [None if k % 10 == 0 else h for k, h in enumerate(hashes)]))}
     seen = {}
@@ -115,9 +118,13 @@ def test_submit_adapts_when_a_view_is_missing_that_training_had(trained, tmp_pat
         report = json.loads((tmp_path / name / "submit.json").read_text())
         seen[name] = (report["coverage"]["phash"], report["coverage_gaps"],
                       "against 100% of the training catalog's" in done.stderr,
-                      report["postprocess"], report["score_shift"] > 0.25)
+                      report["postprocess"], report["score_shift"] > 0.25,
+                      report["sole_code_pairs"])
     assert seen["no_photos"][:4] == (0.0, {"phash": {"training": 1.0, "catalog": 0.0}}, True,
                                      "conservative")
+    assert seen["no_photos"][5] == 1
+    matches = pl.read_csv(tmp_path / "no_photos.out.csv")["matches"][0].split(" ")
+    assert full["posting_id"][1] in matches
     # a few missing photos are no other kind of catalog (its scores may still have moved)
     assert seen["few_missing"][0] < 0.95 and seen["few_missing"][1:3] == ({}, False), seen
     assert seen["few_missing"][3] == ("conservative" if seen["few_missing"][4] else "saved")
@@ -128,6 +135,7 @@ def test_submit_adapts_when_a_view_is_missing_that_training_had(trained, tmp_pat
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "never" / "submit.json").read_text())
     assert report["postprocess"] == "saved" and "--adapt never, keeps it" not in done.stderr
+    assert report["sole_code_pairs"] == 0
     assert "may over- or under-match here" in done.stderr
 
 
