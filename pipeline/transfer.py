@@ -44,12 +44,10 @@ log = logging.getLogger(__name__)
 
 ADAPT_MODES = ("auto", "always", "never")
 # A model carried elsewhere is over-confident: the default Shopee model's mutual best pairs on
-# Amazon-Google are right about half the time above 0.8. At 0.9 it beats matching nothing there
-# (0.8110 against 0.8035) and on Abt-Buy (0.7057 against 0.6618) (bench/transfer.json); the cut
-# was chosen on those two catalogs.
+# Amazon-Google are right about half the time above 0.8. At 0.9 they alone beat matching nothing
+# there (0.8110 against 0.8035) and on Abt-Buy (0.7057 against 0.6618); with the sole code
+# holders' pairs, 0.8075 and 0.8718 (bench/transfer.json). The cut was chosen on those catalogs.
 CONSERVATIVE_CUT = 0.9
-# The conservative matching's F1 with and without the sole code holders' pairs (bench/transfer.json,
-# the default Shopee model): Abt-Buy 0.8718 against 0.7057, Amazon-Google 0.8075 against 0.8110.
 # Below a thousand scored pairs (a catalog of a few hundred postings) the distance says more
 # about chance and the catalog's size than its kind: a generated catalog of 89 postings, drawn
 # like the training one, gives 0.33 on 252 pairs; Shopee's three-posting test.csv 0.9 on two.
