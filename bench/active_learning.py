@@ -9,7 +9,7 @@ from the original file. The F1 of N answers is what `train-ranker --labels` + `s
 
     python bench/active_learning.py --out bench/active_learning.json \
         --plot docs/active_learning.png [--data ../shared/data] [--catalogs amazon_google] \
-        [--seeds 42,1,2,3,4,5,6]
+        [--seeds 42,1,2,3,4,5,6] [--groups similarity,...,identifiers]
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from common.postings import load_postings  # noqa: E402
 from pipeline import Matcher  # noqa: E402
 from pipeline.labelling import LabellingSession, oracle_truth, run_oracle  # noqa: E402
 from pipeline.pair_training import LabelledCandidates  # noqa: E402
+from pipeline.settings import feature_groups  # noqa: E402
 from pipeline.stages import Candidates  # noqa: E402
 
 # catalog → (file under --data, answers per strategy run)
@@ -38,17 +39,18 @@ CATALOGS = {"amazon_google": ("amazon_google/postings.csv", 500),
 
 
 def curves(name: str, postings: Path, budget: int, strategies: list[str], work: Path,
-           seeds: list[int]) -> dict:
+           seeds: list[int], groups: list[str] | None = None) -> dict:
     unlabelled = work / "postings.csv"
     load_postings(postings).drop("label_group").write_csv(unlabelled)
     start = time.perf_counter()
     Matcher(cache_dir=work / "work").find_candidates(unlabelled)
     candidates_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    labelled = LabelledCandidates.build(Candidates.load(work / "work"), None)
+    labelled = LabelledCandidates.build(Candidates.load(work / "work"), groups)
     features_seconds = time.perf_counter() - start
     truth = oracle_truth(postings, labelled.candidates.postings["posting_id"])
-    result = {"postings": labelled.n, "candidate_pairs": int(len(labelled.i)),
+    result = {"postings": labelled.n, "groups": groups or "default",
+              "candidate_pairs": int(len(labelled.i)),
               "seconds": {"candidates": round(candidates_seconds, 1),
                           "features": round(features_seconds, 1)}}
     for strategy in strategies:
@@ -102,6 +104,8 @@ def main() -> None:
     parser.add_argument("--strategies", default="active,random")
     parser.add_argument("--seeds", default="42", help="sampler seeds: the first gives the "
                         "curves, each further one another active curve (active_by_seed)")
+    parser.add_argument("--groups", help="the rankers' feature groups, as `label --groups` "
+                        "(default: the default groups)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--plot")
     args = parser.parse_args()
@@ -112,7 +116,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix=f"al-{name}-") as work:
             results[name] = curves(name, Path(args.data) / file, budget,
                                    args.strategies.split(","), Path(work),
-                                   [int(seed) for seed in args.seeds.split(",")])
+                                   [int(seed) for seed in args.seeds.split(",")],
+                                   feature_groups(args.groups))
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if args.plot:
         plot(results, Path(args.plot))
