@@ -414,9 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "%(default)s)")
     p.add_argument("--adapt", choices=list(ADAPT_MODES), default=DEFAULTS["adapt"],
                    help="where the catalog is unlike the training one (score shift, a view "
-                        "missing), match only mutual best pairs the model is sure of instead of "
-                        "the saved post-processing: auto (where detected; default), always, "
-                        "never")
+                        "missing), match only mutual best pairs the model is sure of and sole "
+                        "holders of a model code instead of the saved post-processing: auto "
+                        "(where detected; default), always, never")
     _scheduler_option(p)
     p.set_defaults(run=run_submit)
 
