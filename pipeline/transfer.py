@@ -116,8 +116,7 @@ def with_sole_code_pairs(kept: tuple[np.ndarray, np.ndarray, np.ndarray], i: np.
     a, b = sole_code_pairs(titles)
     position = find_pairs(i, j, np.concatenate([a, b]), np.concatenate([b, a]), n)
     rows = position[position >= 0]
-    held = len(np.unique(np.minimum(i[rows], j[rows]).astype(np.int64) * n
-                         + np.maximum(i[rows], j[rows])))
+    held = int(((position[:len(a)] >= 0) | (position[len(a):] >= 0)).sum())  # either direction
     score = symmetrise(i, j, p, n, how)[rows]
     all_i = np.concatenate([kept[0], i[rows]]).astype(np.int64)
     all_j = np.concatenate([kept[1], j[rows]]).astype(np.int64)
