@@ -9,7 +9,11 @@ from the original file. The F1 of N answers is what `train-ranker --labels` + `s
 
     python bench/active_learning.py --out bench/active_learning.json \
         --plot docs/active_learning.png [--data ../shared/data] [--catalogs amazon_google] \
-        [--seeds 42,1,2,3,4,5,6] [--groups similarity,...,identifiers]
+        [--seeds 42,1,2,3,4,5,6] [--groups similarity,...,identifiers] [--no-sources]
+
+The two title-only catalogs join two shops' offers, and their posting ids say which
+(`amz_`/`ggl_`, `abt_`/`buy_`): the copy states it in a `source` column (the `source` feature
+group) unless --no-sources. Shopee train's ids name no source.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,16 +37,26 @@ from pipeline.pair_training import LabelledCandidates  # noqa: E402
 from pipeline.settings import feature_groups  # noqa: E402
 from pipeline.stages import Candidates  # noqa: E402
 
-# catalog → (file under --data, answers per strategy run)
-CATALOGS = {"amazon_google": ("amazon_google/postings.csv", 500),
-            "abt_buy": ("abt_buy/postings.csv", 500),
-            "shopee": ("shopee/train.csv", 1000)}
+# catalog → (file under --data, answers per strategy run, whether the id prefix is the source)
+CATALOGS = {"amazon_google": ("amazon_google/postings.csv", 500, True),
+            "abt_buy": ("abt_buy/postings.csv", 500, True),
+            "shopee": ("shopee/train.csv", 1000, False)}
+
+
+def unlabelled_copy(postings: Path, path: Path, sources: bool) -> None:
+    """The postings without label_group; ``sources``: with a ``source`` column, the posting
+    id up to its first underscore."""
+    frame = load_postings(postings).drop("label_group")
+    if sources:
+        frame = frame.with_columns(pl.col("posting_id").str.extract(r"^([^_]+)_", 1)
+                                   .alias("source"))
+    frame.write_csv(path)
 
 
 def curves(name: str, postings: Path, budget: int, strategies: list[str], work: Path,
-           seeds: list[int], groups: list[str] | None = None) -> dict:
+           seeds: list[int], groups: list[str] | None = None, sources: bool = False) -> dict:
     unlabelled = work / "postings.csv"
-    load_postings(postings).drop("label_group").write_csv(unlabelled)
+    unlabelled_copy(postings, unlabelled, sources)
     start = time.perf_counter()
     Matcher(cache_dir=work / "work").find_candidates(unlabelled)
     candidates_seconds = time.perf_counter() - start
@@ -49,7 +64,7 @@ def curves(name: str, postings: Path, budget: int, strategies: list[str], work: 
     labelled = LabelledCandidates.build(Candidates.load(work / "work"), groups)
     features_seconds = time.perf_counter() - start
     truth = oracle_truth(postings, labelled.candidates.postings["posting_id"])
-    result = {"postings": labelled.n, "groups": groups or "default",
+    result = {"postings": labelled.n, "groups": groups or "default", "sources": sources,
               "candidate_pairs": int(len(labelled.i)),
               "seconds": {"candidates": round(candidates_seconds, 1),
                           "features": round(features_seconds, 1)}}
@@ -106,18 +121,21 @@ def main() -> None:
                         "curves, each further one another active curve (active_by_seed)")
     parser.add_argument("--groups", help="the rankers' feature groups, as `label --groups` "
                         "(default: the default groups)")
+    parser.add_argument("--no-sources", action="store_true", help="leave the title-only "
+                        "catalogs without their source column")
     parser.add_argument("--out", required=True)
     parser.add_argument("--plot")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {}
     for name in args.catalogs.split(","):
-        file, budget = CATALOGS[name]
+        file, budget, id_source = CATALOGS[name]
         with tempfile.TemporaryDirectory(prefix=f"al-{name}-") as work:
             results[name] = curves(name, Path(args.data) / file, budget,
                                    args.strategies.split(","), Path(work),
                                    [int(seed) for seed in args.seeds.split(",")],
-                                   feature_groups(args.groups))
+                                   feature_groups(args.groups),
+                                   id_source and not args.no_sources)
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if args.plot:
         plot(results, Path(args.plot))

@@ -18,7 +18,7 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("posting_id", "title")
-OPTIONAL_COLUMNS = ("image", "image_phash", "label_group")
+OPTIONAL_COLUMNS = ("image", "image_phash", "label_group", "source")
 # Titles longer than this are cut: a seller title is ~60 characters; 100,000-character ones are
 # spam or broken exports, and would make TF-IDF and fuzzy features slow without adding signal.
 MAX_TITLE_CHARS = 2000
@@ -31,8 +31,9 @@ def load_postings(path: str | Path) -> pl.DataFrame:
     """Read and validate a postings file (``.csv`` or ``.parquet``).
 
     Returns a DataFrame with string columns ``posting_id``, ``title`` (never null), and where the
-    file has them ``image``, ``image_phash`` (lower-case hex) and ``label_group``; extra columns
-    are kept. Row order is the file's order: row ``k`` of every array downstream is this row.
+    file has them ``image``, ``image_phash`` (lower-case hex), ``label_group`` and ``source``
+    (the shop or feed a posting came from); extra columns are kept. Row order is the file's
+    order: row ``k`` of every array downstream is this row.
     """
     path = Path(path)
     name = str(path)

@@ -18,6 +18,7 @@ from .identifiers import identifier_features
 from .neighbourhood import neighbourhood_features
 from .phash import phash_features
 from .similarity import similarity_features
+from .source import source_features
 from .units import unit_features
 
 FeatureGroup = Callable[[PairContext], dict[str, np.ndarray]]
@@ -30,6 +31,7 @@ FEATURE_GROUPS: dict[str, FeatureGroup] = {
     "fuzzy": fuzzy_features,
     "neighbourhood": neighbourhood_features,
     "graph": graph_features,
+    "source": source_features,
 }
 # Groups built only when named (``--groups``): they pay on some catalogs, not on all.
 OPTIONAL_GROUPS: dict[str, FeatureGroup] = {

@@ -31,8 +31,9 @@ from .cv import fit_final, out_of_fold_scores
 from .model import PairRanker
 
 # Groups whose features are columns of the candidates table or per-pair lookups: together
-# about 0.3 s per million pairs, against 5 s for the rest.
-FILTER_GROUPS = ("similarity", "phash")
+# about 0.3 s per million pairs, against 5 s for the rest. 'source' ranks the table once per
+# embedder where the postings name sources, and tells the two sides of a linkage apart.
+FILTER_GROUPS = ("similarity", "phash", "source")
 # The most pairs a posting keeps (README, "train-ranker"; the Shopee match sets hold ≤ 49 others).
 MAX_PAIRS = 50
 # A small, quickly stopping model: it only has to tell plain non-matches from the rest.
