@@ -297,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
     p.add_argument("--work", required=True, help="work directory written by `candidates`")
-    _training_options(p, groups="comma-separated feature groups (default: all)",
+    _training_options(p, groups="comma-separated feature groups (default: the eight default "
+                      "groups; with --labels, those and identifiers)",
                       stack="second stage: a ranker that also sees the first stage's scores "
                             "around each pair, by a nested P1 (--no-stack: the first alone)")
     p.add_argument("--filter-threshold", type=float, default=DEFAULTS["filter_threshold"],
@@ -337,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=list(BACKENDS), default=DEFAULTS["backend"])
     p.add_argument("--folds", type=int, default=DEFAULTS["folds"])
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--groups", help="comma-separated feature groups (default: all)")
+    p.add_argument("--groups", help="comma-separated feature groups (default: the default "
+                   "groups and identifiers)")
     p.set_defaults(run=run_label)
 
     p = sub.add_parser("train-embedder",

@@ -9,7 +9,7 @@ from the original file. The F1 of N answers is what `train-ranker --labels` + `s
 
     python bench/active_learning.py --out bench/active_learning.json \
         --plot docs/active_learning.png [--data ../shared/data] [--catalogs amazon_google] \
-        [--seeds 42,1,2,3,4,5,6] [--groups similarity,...,identifiers] [--no-sources]
+        [--seeds 42,1,2,3,4,5,6] [--groups similarity,...,source] [--no-sources]
 
 The two title-only catalogs join two shops' offers, and their posting ids say which
 (`amz_`/`ggl_`, `abt_`/`buy_`): the copy states it in a `source` column (the `source` feature
@@ -64,7 +64,8 @@ def curves(name: str, postings: Path, budget: int, strategies: list[str], work: 
     labelled = LabelledCandidates.build(Candidates.load(work / "work"), groups)
     features_seconds = time.perf_counter() - start
     truth = oracle_truth(postings, labelled.candidates.postings["posting_id"])
-    result = {"postings": labelled.n, "groups": groups or "default", "sources": sources,
+    result = {"postings": labelled.n, "groups": groups or "default (with identifiers)",
+              "sources": sources,
               "candidate_pairs": int(len(labelled.i)),
               "seconds": {"candidates": round(candidates_seconds, 1),
                           "features": round(features_seconds, 1)}}
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="42", help="sampler seeds: the first gives the "
                         "curves, each further one another active curve (active_by_seed)")
     parser.add_argument("--groups", help="the rankers' feature groups, as `label --groups` "
-                        "(default: the default groups)")
+                        "(default: label's, the default groups and identifiers)")
     parser.add_argument("--no-sources", action="store_true", help="leave the title-only "
                         "catalogs without their source column")
     parser.add_argument("--out", required=True)
