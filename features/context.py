@@ -97,8 +97,14 @@ class PairContext:
     def reversed_column(self, name: str) -> np.ndarray:
         """The candidates column ``name`` of pair (j, i) for every pair (i, j) of the chunk; NaN
         where the reverse is absent."""
+        return self.reversed(self.candidates[name])
+
+    def reversed(self, values: pl.Series | np.ndarray) -> np.ndarray:
+        """``values``, one per pair of the whole table (a candidates column, or values computed
+        over the table), of pair (j, i) for every pair (i, j) of the chunk as float32; NaN where
+        the reverse is absent."""
         reverse = self.reverse
-        out = self._as_float(self.candidates[name].gather(np.maximum(reverse, 0)))
+        out = self._as_float(pl.Series(values).gather(np.maximum(reverse, 0)))
         out[reverse < 0] = np.nan
         return out
 

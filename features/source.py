@@ -20,8 +20,8 @@ SOURCE_COLUMN = "source"
 
 def source_features(ctx: PairContext) -> dict[str, np.ndarray]:
     codes = ctx.shared("source_codes", lambda: source_codes(ctx.postings))
-    missing = np.full(len(ctx), np.nan, dtype=np.float32)
     if codes is None:
+        missing = np.full(len(ctx), np.nan, dtype=np.float32)
         out = {"same_source": missing}
         for name in ctx.vector_embedders:
             out[f"source_rank_{name}"] = missing
@@ -30,13 +30,10 @@ def source_features(ctx: PairContext) -> dict[str, np.ndarray]:
     code_i, code_j = codes[ctx.i], codes[ctx.j]
     known = (code_i >= 0) & (code_j >= 0)
     out = {"same_source": np.where(known, code_i == code_j, np.nan).astype(np.float32)}
-    reverse = ctx.reverse
     for name in ctx.vector_embedders:
         ranks = ctx.shared(("source_rank", name), lambda: _source_ranks(ctx, codes, name))
         out[f"source_rank_{name}"] = ranks[ctx.start:ctx.stop]
-        rank_rev = ranks[np.maximum(reverse, 0)]
-        rank_rev[reverse < 0] = np.nan
-        out[f"source_rank_rev_{name}"] = rank_rev
+        out[f"source_rank_rev_{name}"] = ctx.reversed(ranks)
     return out
 
 
