@@ -19,7 +19,7 @@ from common.errors import InputError
 from pipeline import DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, Matcher, ParameterError
 from pipeline.bundle import TOOLKIT_VERSION
 from pipeline.distributed import open_client
-from pipeline.settings import BACKENDS, SEARCH_METHODS, SYMMETRISATIONS
+from pipeline.settings import ALLOCATIONS, BACKENDS, SEARCH_METHODS, SYMMETRISATIONS
 from pipeline.transfer import ADAPT_MODES
 
 # The toolkit's packages, whose log records the command line shows.
@@ -286,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="top-K search: exact, ann (approximate: faiss IVF for dense vectors, a "
                         "bounded inverted-index walk for sparse ones) or auto (ann from the "
                         "measured crossover size on; default)")
+    p.add_argument("--allocation", choices=list(ALLOCATIONS), default=DEFAULTS["allocation"],
+                   help="per_posting (default): each posting's best K; global: each embedder "
+                        "keeps the K·n most similar (posting, neighbour) entries of the whole "
+                        "catalog, at least 5 per posting, from each posting's best SEARCH_DEPTH")
+    p.add_argument("--search-depth", type=int, default=DEFAULTS["search_depth"],
+                   help="list depth searched for the global allocation (default 2·K)")
     p.add_argument("--blend-depth", type=int, default=DEFAULTS["blend_depth"], help="blend each "
                    "vector with its DEPTH nearest neighbours' before the search (0: off)")
     p.add_argument("--blend-iterations", type=int, default=DEFAULTS["blend_iterations"],

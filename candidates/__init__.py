@@ -1,6 +1,8 @@
 """Candidates: top-K neighbour search per embedder ∪ exact-hash blocks, as one pair table.
 
-Public API: :func:`build_candidates`, :class:`CandidateSet`, :class:`Neighbours`,
+Public API: :func:`build_candidates` (lists allocated per posting or globally:
+:func:`allocation_spec`, ``ALLOCATIONS``, :func:`global_entries`), :class:`CandidateSet`,
+:class:`Neighbours`,
 :func:`candidate_recall`, :func:`recall_by_source`, :func:`top_k`, :func:`find_neighbours`
 (exact or approximate, ``SEARCH_METHODS``; exact over :func:`query_shards` too),
 :func:`pair_similarity`, :func:`save_neighbours`, :func:`load_neighbours`,
@@ -9,13 +11,15 @@ Public API: :func:`build_candidates`, :class:`CandidateSet`, :class:`Neighbours`
 """
 from common.pairs import reverse_positions, row_pointers, row_position
 
+from .allocate import ALLOCATIONS, allocation_spec, global_entries
 from .blend import blend_neighbours
 from .build import CandidateSet, Neighbours, build_candidates, candidate_recall, recall_by_source
 from .pairs import pair_similarity
 from .search import SEARCH_METHODS, find_neighbours, query_shards, top_k
 from .store import load_neighbours, save_neighbours
 
-__all__ = ["SEARCH_METHODS", "CandidateSet", "Neighbours", "blend_neighbours", "build_candidates",
-           "candidate_recall", "find_neighbours", "load_neighbours", "pair_similarity",
-           "query_shards", "recall_by_source", "reverse_positions", "row_pointers", "row_position",
+__all__ = ["ALLOCATIONS", "SEARCH_METHODS", "allocation_spec", "blend_neighbours",
+           "build_candidates", "candidate_recall", "CandidateSet", "find_neighbours",
+           "global_entries", "load_neighbours", "Neighbours", "pair_similarity", "query_shards",
+           "recall_by_source", "reverse_positions", "row_pointers", "row_position",
            "save_neighbours", "top_k"]

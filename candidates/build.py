@@ -12,6 +12,7 @@ import polars as pl
 from common.console import track
 from common.pairs import key_positions, pair_keys, reverse_positions, split_keys, unique_keys
 
+from .allocate import global_entries
 from .blocks import hash_block_pairs, shared_key_pairs
 from .pairs import pair_similarity
 from .search import find_neighbours
@@ -19,7 +20,8 @@ from .search import find_neighbours
 
 @dataclass
 class Neighbours:
-    """One embedder's top-K list per posting: ``index`` and ``similarity``, n × k, best first."""
+    """One embedder's searched list per posting: ``index`` and ``similarity``, n × depth, best
+    first by the vectors searched (depth: k, or the global allocation's deeper search)."""
 
     index: np.ndarray
     similarity: np.ndarray
@@ -34,32 +36,50 @@ class CandidateSet:
 
 
 def build_candidates(embeddings, k: int = 50, search: str = "exact",
-                     find: Callable = find_neighbours) -> CandidateSet:
+                     find: Callable = find_neighbours, allocation: dict | None = None,
+                     search_embeddings: list | None = None) -> CandidateSet:
     """Candidate pairs from a list of :class:`embedders.Embedding`.
 
-    Dense and sparse embeddings contribute their top-``k`` lists (``search``: exact, ann or
+    ``search_embeddings`` (the same embedders' neighbour-blended vectors, in the same order)
+    are searched instead where given: the lists and pairs come from them, while every
+    similarity (``sim_<name>``, the lists' ``similarity``) stays the cosine of the embedder's
+    own vectors, which tells a pair's match apart better than the blend that found it.
+
+    Dense and sparse embeddings contribute their neighbour lists (``search``: exact, ann or
     auto, see :func:`~candidates.search.find_neighbours`, or ``find``, which takes and returns
-    the same, e.g. over query shards on a cluster), hash embeddings their exact-equality
-    blocks, blocks embeddings (model codes) the rows sharing a key. The union is closed under
-    symmetry (if (i, j) is a candidate, so is (j, i)), sorted by (i, j), and carries per vector
-    embedder ``sim_<name>`` (cosine for every pair; null where either row has no vector) and
-    ``rank_<name>`` (1-based rank of j in i's list; null where j is not in it).
+    the same, e.g. over query shards on a cluster): each posting's top ``k`` when
+    ``allocation`` is None, else (``{"depth": D, "at_least": m}``, see
+    :func:`~candidates.allocate.global_entries`) the k·n most similar entries of the whole
+    catalog from each posting's top D, at least m per posting. Hash embeddings contribute their
+    exact-equality blocks, blocks embeddings (model codes) the rows sharing a key. The union is
+    closed under symmetry (if (i, j) is a candidate, so is (j, i)), sorted by (i, j), and
+    carries per vector embedder ``sim_<name>`` (cosine for every pair; null where either row
+    has no vector) and ``rank_<name>`` (1-based rank of j in i's list; null where j is not
+    among the entries i's list contributed).
     """
     n = len(embeddings[0])
     seconds: dict[str, float] = {}
     neighbours: dict[str, Neighbours] = {}
     searched: dict[str, dict] = {}
+    kept: dict[str, np.ndarray | None] = {}
     keys = [np.empty(0, np.int64)]
-    for emb in track(embeddings, "neighbour search"):
+    for emb, searched_emb in track(list(zip(embeddings, search_embeddings or embeddings)),
+                                   "neighbour search"):
         start = time.perf_counter()
         if emb.kind in ("hash", "blocks"):
             i, j = hash_block_pairs(emb.vectors, emb.missing) if emb.kind == "hash" \
                 else shared_key_pairs(emb.vectors)
             keys.append(pair_keys(i, j, n))
         else:
-            index, sims, searched[emb.name] = find(emb.vectors, k, emb.missing, search)
+            depth = allocation["depth"] if allocation else k
+            index, sims, searched[emb.name] = find(searched_emb.vectors, depth, emb.missing,
+                                                   search)
+            kept[emb.name] = global_entries(index, sims, k, allocation["at_least"]) \
+                if allocation else None
+            if searched_emb is not emb:
+                sims = _list_similarity(emb.vectors, index, sims)
             neighbours[emb.name] = Neighbours(index, sims)
-            i, j = _list_pairs(index)
+            i, j = _list_pairs(index, kept[emb.name])
             keys.extend([pair_keys(i, j, n), pair_keys(j, i, n)])
         seconds[f"search_{emb.name}"] = round(time.perf_counter() - start, 3)
 
@@ -75,21 +95,32 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
         columns[f"sim_{emb.name}"] = pl.Series(f"sim_{emb.name}", sim).set(
             pl.Series(no_vector), None) if no_vector.any() else pl.Series(f"sim_{emb.name}", sim)
         columns[f"rank_{emb.name}"] = _rank_column(f"rank_{emb.name}", neighbours[emb.name],
-                                                   keys, n)
+                                                   kept[emb.name], keys, n)
     seconds["union"] = round(time.perf_counter() - start, 3)
     return CandidateSet(pl.DataFrame(list(columns.values())), neighbours, seconds, searched)
 
 
-def _list_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _list_pairs(index: np.ndarray, kept: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(row, neighbour) of the list entries that are pairs: every valid one, or ``kept``."""
     rows = np.repeat(np.arange(index.shape[0], dtype=np.int64), index.shape[1])
     cols = index.ravel()
-    valid = cols >= 0
+    valid = (cols >= 0) if kept is None else kept.ravel()
     return rows[valid], cols[valid]
 
 
-def _rank_column(name: str, lists: Neighbours, keys: np.ndarray, n: int) -> pl.Series:
-    i, j = _list_pairs(lists.index)
-    ranks = (np.nonzero(lists.index >= 0)[1] + 1).astype(np.int16)
+def _list_similarity(vectors, index: np.ndarray, searched: np.ndarray) -> np.ndarray:
+    """The cosine of each list entry by ``vectors`` (``searched``'s value past a list's end)."""
+    valid = index >= 0
+    out = searched.copy()
+    out[valid] = pair_similarity(vectors, np.nonzero(valid)[0], index[valid])
+    return out
+
+
+def _rank_column(name: str, lists: Neighbours, kept: np.ndarray | None, keys: np.ndarray,
+                 n: int) -> pl.Series:
+    i, j = _list_pairs(lists.index, kept)
+    ranks = (np.nonzero(lists.index >= 0 if kept is None else kept)[1] + 1).astype(np.int16)
     position = key_positions(keys, pair_keys(i, j, n))  # every listed pair is among the keys
     out = np.zeros(len(keys), dtype=np.int16)
     out[position] = ranks

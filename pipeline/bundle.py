@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ModelBundle:
     """A fitted pipeline: first-stage ranker, optional filter and second stage, post-processing,
-    and the settings that made the candidates (``embedders``, ``k``, ``blend``)."""
+    and the settings that made the candidates (``embedders``, ``k``, ``blend``, ``allocation``)."""
 
     ranker: PairRanker
     feature_groups: dict[str, str]      # feature → group, for the first stage's features
@@ -68,6 +68,7 @@ class ModelBundle:
     params: dict | None = None          # the Matcher's parameters (plain data)
     search_by_embedder: dict | None = None  # per vector embedder, how training searched
     oof_metrics: dict | None = None
+    allocation: dict | None = None      # global list allocation; None: top-k per posting
     candidates_fingerprint: str | None = None  # of the pairs it was trained on (None: older)
     score_quantiles: list | None = None  # of the out-of-fold scores (None: older models)
     coverage: dict | None = None  # per embedder, training postings with a vector (None: older)
@@ -121,7 +122,8 @@ class ModelBundle:
         embedders = self._write_encoders(folder)
         self.ranker.save(folder, self.feature_groups, {
             "toolkit_version": TOOLKIT_VERSION, "embedders": embedders, "k": self.k,
-            "blend": self.blend, "filter": FILTER_FOLDER if self.pair_filter else None,
+            "blend": self.blend, "allocation": self.allocation,
+            "filter": FILTER_FOLDER if self.pair_filter else None,
             "stack": STACK_FOLDER if self.second else None, "feature_groups": self.groups,
             "postprocess": self.processor.fitted_params(), "params": self.params,
             "oof_metrics": self.oof_metrics, "search_by_embedder": self.search_by_embedder,
@@ -181,7 +183,7 @@ class ModelBundle:
         return cls(ranker=ranker, feature_groups={f["name"]: f["group"]
                                                   for f in schema["features"]},
                    embedders=_resolve_encoders(schema["embedders"], folder), k=schema["k"],
-                   blend=schema.get("blend"),
+                   blend=schema.get("blend"), allocation=schema.get("allocation"),
                    groups=schema["feature_groups"], processor=processor,
                    pair_filter=pair_filter, filter_groups=filter_groups, second=second,
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from candidates import recall_by_source, save_neighbours
+from candidates import allocation_spec, recall_by_source, save_neighbours
 from common.atomic import atomic_path, write_json, write_parquet
 from common.console import Timer
 from common.errors import InputError
@@ -46,8 +46,14 @@ class Matcher:
     of names or ``{name, config}`` dicts; ``postprocess`` and ``groups`` a comma-separated
     string or a list. ``search`` is how each vector embedder's top-``k`` lists are found:
     ``exact``, ``ann`` (approximate, :mod:`candidates.ann`) or ``auto`` (ann from the measured
-    crossover size on, decided per catalog). ``cache_dir`` is a work directory: embeddings are
-    cached there (a rerun reuses them) and every artifact of ``candidates`` and
+    crossover size on, decided per catalog); ``allocation`` is which list entries become pairs:
+    ``per_posting`` (each posting's top ``k``) or ``global`` (each embedder keeps the k·n most
+    similar (posting, neighbour) entries of the whole catalog from lists ``search_depth`` deep,
+    default 2·k, at least 5 per posting: long lists where a product is posted often, short
+    ones elsewhere; :mod:`candidates.allocate`). ``blend_depth`` (0: off) blends each vector with its nearest
+    neighbours' before the search (:func:`candidates.blend_neighbours`): the blended vectors
+    find the pairs, the plain ones give their similarities. ``cache_dir`` is a work directory:
+    embeddings are cached there (a rerun reuses them) and every artifact of ``candidates`` and
     ``train-ranker`` is written there.
     ``chunk_size`` is how many query postings' pairs matching a catalog filters, featurises and
     scores at a time (None: all at once): it bounds the memory, the results do not depend on it.
@@ -63,7 +69,8 @@ class Matcher:
     """
 
     def __init__(self, embedders: str | list = DEFAULT_EMBEDDERS, k: int = 50,
-                 search: str = "auto", blend_depth: int = 0, blend_iterations: int = 1,
+                 search: str = "auto", allocation: str = "per_posting",
+                 search_depth: int | None = None, blend_depth: int = 0, blend_iterations: int = 1,
                  blend_power: float = 1.0,
                  backend: str = "lightgbm", folds: int = 5, seed: int = 42,
                  negative_rate: float = 0.25, symmetrise: str = "mean",
@@ -77,6 +84,8 @@ class Matcher:
         self.embedders = embedders
         self.k = k
         self.search = search
+        self.allocation = allocation
+        self.search_depth = search_depth
         self.blend_depth = blend_depth
         self.blend_iterations = blend_iterations
         self.blend_power = blend_power
@@ -167,7 +176,8 @@ class Matcher:
         embeddings = embed(frame, params["embedders"], work and work.embeddings, images, timer,
                            self.client)
         blend = blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)
-        found = search(embeddings, self.k, blend, timer, self.search, self.client)
+        allocation = allocation_spec(self.allocation, self.k, self.search_depth)
+        found = search(embeddings, self.k, blend, timer, self.search, self.client, allocation)
         if work is not None:
             with timer.step("write"):
                 write_parquet(work.candidates, found.table)
@@ -178,7 +188,7 @@ class Matcher:
                   "candidates_fingerprint": table_fingerprint(table),
                   "rows": frame.height, "k": self.k, "embedders": params["embedders"],
                   "search": self.search, "search_by_embedder": found.search,
-                  "blend": blend, "pairs": table.height,
+                  "blend": blend, "allocation": allocation, "pairs": table.height,
                   "pairs_per_posting": round(table.height / frame.height, 3),
                   "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
         if has_labels(frame):
@@ -201,7 +211,8 @@ class Matcher:
         postings then need no ``label_group``."""
         params = self.validate_params()
         mine = {"embedders": params["embedders"], "k": self.k, "search": self.search,
-                "blend": blend_spec(self.blend_depth, self.blend_iterations, self.blend_power)}
+                "blend": blend_spec(self.blend_depth, self.blend_iterations, self.blend_power),
+                "allocation": allocation_spec(self.allocation, self.k, self.search_depth)}
         recorded = {"search": "exact", **candidates.report}  # reports before ann: exact
         # An embedder setting added since the candidates were found is at its default there.
         recorded["embedders"] = embedder_specs(recorded["embedders"])
@@ -249,7 +260,8 @@ class Matcher:
         with self._locked():  # the embeddings cache is written there
             embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer,
                                self.client)
-        found = search(embeddings, bundle.k, bundle.blend, timer, self.search, self.client)
+        found = search(embeddings, bundle.k, bundle.blend, timer, self.search, self.client,
+                       bundle.allocation)
         # match() lets go of what it has used (at a million postings, the whole candidate
         # table is 2 GiB), so nothing here may keep a reference to it.
         candidates = Candidates(frame, embeddings, found.table, found.neighbours)
@@ -315,6 +327,14 @@ class Matcher:
         bundle = ModelBundle.load(folder)
         params = dict(bundle.params or {})
         params.update(embedders=bundle.embedders, k=bundle.k, cache_dir=cache_dir)
+        # What match() replays is the bundle's search, whatever the defaults were when it was
+        # saved: models before global lists allocated per posting.
+        blend, allocation = bundle.blend or {}, bundle.allocation
+        params.update(blend_depth=blend.get("depth", 0),
+                      blend_iterations=blend.get("iterations", 1),
+                      blend_power=blend.get("power", 1.0),
+                      allocation="global" if allocation else "per_posting",
+                      search_depth=allocation["depth"] if allocation else None)
         if bundle.pair_filter is not None:  # models before the bound record none in params
             params["filter_max_pairs"] = bundle.pair_filter.max_pairs
         matcher = cls(**{k: v for k, v in params.items() if k in cls._param_names()})

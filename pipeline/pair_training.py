@@ -227,7 +227,7 @@ def train_on_labels(candidates: Candidates, labels: PairLabels, params: dict,
     bundle = ModelBundle(
         ranker=final, feature_groups=labelled.features.groups,
         embedders=candidates.fitted_specs(), k=candidates.report["k"],
-        blend=candidates.report.get("blend"),
+        blend=candidates.report.get("blend"), allocation=candidates.report.get("allocation"),
         groups=groups or sorted(set(labelled.features.groups.values())), processor=processor,
         params={**params, "filter_threshold": 0.0, "stack": False, "postprocess": ["threshold"]},
         oof_metrics=pairwise, search_by_embedder=candidates.report.get("search_by_embedder"),

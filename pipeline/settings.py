@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from candidates import SEARCH_METHODS
+from candidates import ALLOCATIONS, SEARCH_METHODS
 from common.errors import InputError
 from postprocess import POSTPROCESS_STEPS
 
@@ -127,5 +127,9 @@ def check_ranges(params: dict) -> None:
         raise ParameterError("symmetrise", f"must be one of {', '.join(SYMMETRISATIONS)}")
     if params["search"] not in SEARCH_METHODS:
         raise ParameterError("search", f"must be one of {', '.join(SEARCH_METHODS)}")
+    if params["allocation"] not in ALLOCATIONS:
+        raise ParameterError("allocation", f"must be one of {', '.join(ALLOCATIONS)}")
+    if params["search_depth"] is not None and params["search_depth"] < params["k"]:
+        raise ParameterError("search_depth", "must be at least k (default: 2·k)")
     if params["adapt"] not in ADAPT_MODES:
         raise ParameterError("adapt", f"must be one of {', '.join(ADAPT_MODES)}")

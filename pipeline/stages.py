@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from candidates import CandidateSet, blend_neighbours, build_candidates, load_neighbours
+from candidates import (CandidateSet, blend_neighbours, build_candidates, find_neighbours,
+                        load_neighbours)
 from common.atomic import digest, read_json, read_parquet
 from common.console import Timer
 from common.errors import InputError
@@ -86,7 +87,10 @@ class Candidates:
     def search_params(self) -> dict:
         """The Matcher parameters these candidates were searched with."""
         blend = self.report.get("blend") or {}
+        allocation = self.report.get("allocation")  # absent before global lists: per posting
         return {"embedders": self.specs, "k": self.report["k"],
+                "allocation": "global" if allocation else "per_posting",
+                "search_depth": allocation["depth"] if allocation else None,
                 "search": self.report.get("search", "exact"),
                 "blend_depth": blend.get("depth", 0),
                 "blend_iterations": blend.get("iterations", 1),
@@ -178,17 +182,20 @@ def embed(postings: pl.DataFrame, specs: list[dict], cache: Path | None, images:
 
 
 def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer,
-           method: str = "exact", client=None) -> CandidateSet:
-    """Candidate search (``method``: exact, ann or auto), after neighbour blending of the
-    vectors when ``blend`` asks for it; with a Dask ``client`` an exact search runs as tasks
-    over shards of query rows (:func:`~pipeline.distributed.neighbours_on`)."""
+           method: str = "exact", client=None, allocation: dict | None = None
+           ) -> CandidateSet:
+    """Candidate search (``method``: exact, ann or auto; the lists allocated by
+    ``allocation``, see :func:`candidates.build_candidates`), after neighbour blending of the
+    vectors when ``blend`` asks for it (the blend finds the pairs, the plain vectors give their
+    similarities); with a Dask ``client`` an exact search runs as tasks over shards of query
+    rows (:func:`~pipeline.distributed.neighbours_on`)."""
+    blended = None
     if blend:
         with timer.step("blend"):
-            embeddings = [blend_neighbours(e, **blend, search=method) for e in embeddings]
+            blended = [blend_neighbours(e, **blend, search=method) for e in embeddings]
     with timer.step("search"):
-        if client is None:
-            return build_candidates(embeddings, k, method)
-        return build_candidates(embeddings, k, method, neighbours_on(client))
+        find = find_neighbours if client is None else neighbours_on(client)
+        return build_candidates(embeddings, k, method, find, allocation, blended)
 
 
 def kept_by_filter(candidates: Candidates, bundle, timer: Timer, chunk_size: int | None = None,

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
-from candidates import build_candidates, candidate_recall, pair_similarity, top_k
+from candidates import (allocation_spec, build_candidates, candidate_recall, global_entries,
+                        pair_similarity, top_k)
 from candidates.search import find_neighbours, query_shards
 from common.pairs import find_pairs, pair_keys, reverse_positions, split_keys, unique_keys
 from embedders import Embedding
@@ -163,3 +165,82 @@ def test_pair_look_ups_match_a_dictionary_in_any_order_with_repeats():
     assert find_pairs(empty, empty, queries[:, 0], queries[:, 1], n).tolist() == [-1] * 300
     assert len(find_pairs(pairs[:, 0], pairs[:, 1], empty, empty, n)) == 0
     assert len(unique_keys(empty)) == 0
+
+
+def _sorted_lists(n=200, depth=12, seed=5):
+    """Lists best first, some rows shorter than the depth (-1 past their last neighbour)."""
+    rng = np.random.default_rng(seed)
+    sims = -np.sort(-rng.random((n, depth)), axis=1)
+    index = rng.integers(0, n, size=(n, depth))
+    lengths = rng.integers(0, depth + 1, size=n)
+    index[np.arange(depth) >= lengths[:, None]] = -1
+    return index, np.where(index >= 0, sims, 0.0)
+
+
+def test_global_entries_keep_the_most_similar_of_the_catalog_and_a_few_per_row():
+    index, sims = _sorted_lists()
+    valid = index >= 0
+    kept = global_entries(index, sims, k=4, at_least=2)
+    assert not (kept & ~valid).any()
+    counts = kept.sum(axis=1)
+    assert kept.sum() == 4 * valid[:, 0].sum()                    # k per row with a neighbour
+    assert (counts >= np.minimum(valid.sum(axis=1), 2)).all()     # at least 2 where there are
+    assert (kept == (np.arange(12) < counts[:, None])).all()      # a prefix of each row
+    beyond = valid & (np.cumsum(valid, axis=1) > 2)               # the globally ranked entries
+    assert sims[kept & beyond].min() >= sims[~kept & beyond].max()
+    assert counts.max() > 4 and (counts[valid.sum(axis=1) >= 4] < 4).any()  # long, short lists
+
+
+def test_global_entries_keep_everything_within_budget_and_ties_together():
+    index, sims = _sorted_lists()
+    assert (global_entries(index, sims, k=12) == (index >= 0)).all()
+    flat = np.full((6, 4), 0.5)
+    assert global_entries(np.ones((6, 4), int), flat, k=2, at_least=1).all()  # all tied
+
+
+def test_allocation_spec():
+    assert allocation_spec("per_posting", 50) is None
+    assert allocation_spec("global", 50) == {"depth": 100, "at_least": 5}
+    assert allocation_spec("global", 50, 80)["depth"] == 80
+    with pytest.raises(ValueError, match="allocation 'best' is not one of"):
+        allocation_spec("best", 50)
+
+
+def test_global_lists_in_the_candidate_table():
+    vectors = random_dense(150, 8, seed=7)
+    embeddings = [Embedding("dense", "dense", vectors, np.zeros(150, bool))]
+    per_posting = build_candidates(embeddings, k=6)
+    # every entry of a k-deep list kept: the per-posting table
+    whole = build_candidates(embeddings, k=6, allocation={"depth": 6, "at_least": 6})
+    assert whole.table.equals(per_posting.table)
+    found = build_candidates(embeddings, k=6, allocation={"depth": 12, "at_least": 2})
+    assert found.neighbours["dense"].index.shape == (150, 12)
+    kept = global_entries(found.neighbours["dense"].index, found.neighbours["dense"].similarity,
+                          6, 2)
+    ranks = found.table["rank_dense"].to_numpy().astype(float)
+    assert (~np.isnan(ranks)).sum() == kept.sum() == 6 * 150
+    i = found.table["i"].to_numpy()[~np.isnan(ranks)]
+    np.testing.assert_array_equal(np.bincount(i, minlength=150), kept.sum(axis=1))
+    assert np.nanmax(ranks) > 6
+
+
+def test_blended_vectors_find_the_pairs_and_the_plain_ones_give_their_similarity():
+    from candidates import blend_neighbours
+
+    vectors = random_dense(150, 8, seed=9)
+    plain = Embedding("dense", "dense", vectors, np.zeros(150, bool))
+    blended = blend_neighbours(plain, depth=3)
+    allocation = {"depth": 12, "at_least": 2}
+    by_blend = build_candidates([blended], k=6, allocation=allocation)
+    found = build_candidates([plain], k=6, allocation=allocation, search_embeddings=[blended])
+    table = found.table
+    columns = ["i", "j", "rank_dense"]
+    assert table.select(columns).equals(by_blend.table.select(columns))
+    i, j = table["i"].to_numpy(), table["j"].to_numpy()
+    np.testing.assert_allclose(table["sim_dense"].to_numpy(), pair_similarity(vectors, i, j))
+    lists = found.neighbours["dense"]
+    np.testing.assert_array_equal(lists.index, by_blend.neighbours["dense"].index)
+    rows = np.repeat(np.arange(150), 12)
+    np.testing.assert_allclose(lists.similarity.ravel(),
+                               pair_similarity(vectors, rows, lists.index.ravel()), rtol=1e-6)
+    assert not np.allclose(table["sim_dense"].to_numpy(), by_blend.table["sim_dense"].to_numpy())

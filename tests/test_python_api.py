@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from datasets import generate_catalog
-from pipeline import Matcher, ParameterError, train_work_dir
+from pipeline import Candidates, Matcher, ParameterError, train_work_dir
 from pipeline.inference import FeatureBlocks
 from tests.conftest import ROOT, run_cli
 
@@ -157,6 +157,10 @@ def test_parameters_are_checked_in_fit_not_in_init():
         matcher.fit(generate_catalog(n_products=20, seed=1))
     with pytest.raises(ValueError, match="negative_rate must be in"):
         Matcher(negative_rate=0).fit(generate_catalog(n_products=20, seed=1))
+    with pytest.raises(ParameterError, match="search_depth must be at least k"):
+        Matcher(k=20, search_depth=10).fit(generate_catalog(n_products=20, seed=1))
+    with pytest.raises(ParameterError, match="allocation must be one of global, per_posting"):
+        Matcher(allocation="best").fit(generate_catalog(n_products=20, seed=1))
     with pytest.raises(ValueError, match="unknown parameters"):
         Matcher().set_params(depth=3)
     with pytest.raises(RuntimeError, match="not fitted"):
@@ -177,11 +181,41 @@ def test_commands_and_api_share_the_bundle(fitted, tmp_path):
 
 def test_candidates_searched_with_other_settings_are_refused(fitted):
     """A model must not record search settings its candidates were not made with."""
-    from pipeline import Candidates
-
     _, root = fitted
     candidates = Candidates.load(root / "work")
     with pytest.raises(ValueError, match="searched with other k than"):
         Matcher(k=10, folds=3).fit_candidates(candidates)
     matcher = Matcher(k=10, folds=3).set_params(**candidates.search_params())
     assert matcher.k == 15 and matcher.embedders == candidates.specs
+    assert (matcher.allocation, matcher.search_depth) == ("per_posting", None)
+    with pytest.raises(ValueError, match="searched with other allocation than"):
+        matcher.set_params(allocation="global").fit_candidates(candidates)
+
+
+@pytest.mark.slow
+def test_global_lists_and_blending_are_saved_with_the_model_and_replayed(tmp_path):
+    train = generate_catalog(n_products=80, seed=3)
+    test = generate_catalog(n_products=25, seed=4, id_prefix="t")
+    matcher = Matcher(k=15, folds=3, allocation="global", blend_depth=2,
+                      cache_dir=tmp_path / "work").fit(train)
+    report = json.loads((tmp_path / "work" / "candidates.json").read_text())
+    assert report["allocation"] == {"depth": 30, "at_least": 5}
+    assert report["blend"]["depth"] == 2
+    assert Candidates.load(tmp_path / "work").search_params()["search_depth"] == 30
+    matcher.save(tmp_path / "model")
+    loaded = Matcher.load(tmp_path / "model")
+    assert (loaded.allocation, loaded.search_depth, loaded.blend_depth) == ("global", 30, 2)
+    assert loaded.bundle_.allocation == {"depth": 30, "at_least": 5}
+    assert loaded.predict(test).equals(matcher.predict(test))
+    candidate_pairs = loaded.match(test).candidate_pairs
+    assert candidate_pairs == matcher.match(test).candidate_pairs
+    # the allocation is replayed: keeping every entry of the same lists finds more pairs
+    # (per-posting lists 15 deep would also lack the 30-neighbour features)
+    loaded.bundle_.allocation = {"depth": 30, "at_least": 30}
+    assert loaded.match(test).candidate_pairs > candidate_pairs
+    # a model saved before global lists searched each posting's top k, and replays that
+    schema = json.loads((tmp_path / "model" / "schema.json").read_text())
+    del schema["allocation"], schema["params"]["allocation"], schema["params"]["search_depth"]
+    (tmp_path / "model" / "schema.json").write_text(json.dumps(schema))
+    older = Matcher.load(tmp_path / "model")
+    assert older.allocation == "per_posting" and older.bundle_.allocation is None

@@ -327,3 +327,14 @@ def test_out_of_range_training_options_are_refused_before_any_work(tmp_path, cap
     err = capsys.readouterr().err
     assert returncode == 2 and message in err, err
     assert not (tmp_path / "w").exists()
+
+
+def test_a_search_shallower_than_k_is_refused_before_any_work(tmp_path, capsys):
+    import cli
+
+    returncode = cli.main(["candidates", "--postings", str(tmp_path / "p.csv"), "--work",
+                           str(tmp_path / "w"), "--k", "20", "--allocation", "global",
+                           "--search-depth", "10"])
+    err = capsys.readouterr().err
+    assert returncode == 2 and "--search-depth must be at least k" in err, err
+    assert not (tmp_path / "w").exists()
