@@ -41,9 +41,10 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     """Candidate pairs from a list of :class:`embedders.Embedding`.
 
     ``search_embeddings`` (the same embedders' neighbour-blended vectors, in the same order)
-    are searched instead where given: the lists and pairs come from them, while every
-    similarity (``sim_<name>``, the lists' ``similarity``) stays the cosine of the embedder's
-    own vectors, which tells a pair's match apart better than the blend that found it.
+    are searched instead where given: the lists and pairs come from them, ``sim_<name>`` and
+    the lists' ``similarity`` stay the cosine of the embedder's own vectors, and the table
+    adds the blended vectors' cosine as ``blend_sim_<name>``: the ranker reads both, since
+    which tells a match apart better depends on the catalog.
 
     Dense and sparse embeddings contribute their neighbour lists (``search``: exact, ann or
     auto, see :func:`~candidates.search.find_neighbours`, or ``find``, which takes and returns
@@ -62,6 +63,7 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     neighbours: dict[str, Neighbours] = {}
     searched: dict[str, dict] = {}
     kept: dict[str, np.ndarray | None] = {}
+    blended: dict[str, object] = {}
     keys = [np.empty(0, np.int64)]
     for emb, searched_emb in track(list(zip(embeddings, search_embeddings or embeddings)),
                                    "neighbour search"):
@@ -78,6 +80,7 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
                 if allocation else None
             if searched_emb is not emb:
                 sims = _list_similarity(emb.vectors, index, sims)
+                blended[emb.name] = searched_emb
             neighbours[emb.name] = Neighbours(index, sims)
             i, j = _list_pairs(index, kept[emb.name])
             keys.extend([pair_keys(i, j, n), pair_keys(j, i, n)])
@@ -90,12 +93,14 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     for emb in embeddings:
         if emb.kind in ("hash", "blocks"):
             continue
-        sim = pair_similarity(emb.vectors, i, j)
         no_vector = emb.missing[i] | emb.missing[j]
-        columns[f"sim_{emb.name}"] = pl.Series(f"sim_{emb.name}", sim).set(
-            pl.Series(no_vector), None) if no_vector.any() else pl.Series(f"sim_{emb.name}", sim)
+        columns[f"sim_{emb.name}"] = _similarity_column(f"sim_{emb.name}", emb.vectors, i, j,
+                                                        no_vector)
         columns[f"rank_{emb.name}"] = _rank_column(f"rank_{emb.name}", neighbours[emb.name],
                                                    kept[emb.name], keys, n)
+        if emb.name in blended:
+            columns[f"blend_sim_{emb.name}"] = _similarity_column(
+                f"blend_sim_{emb.name}", blended[emb.name].vectors, i, j, no_vector)
     seconds["union"] = round(time.perf_counter() - start, 3)
     return CandidateSet(pl.DataFrame(list(columns.values())), neighbours, seconds, searched)
 
@@ -107,6 +112,13 @@ def _list_pairs(index: np.ndarray, kept: np.ndarray | None = None
     cols = index.ravel()
     valid = (cols >= 0) if kept is None else kept.ravel()
     return rows[valid], cols[valid]
+
+
+def _similarity_column(name: str, vectors, i: np.ndarray, j: np.ndarray,
+                       no_vector: np.ndarray) -> pl.Series:
+    """The pairs' cosines, null where either end has no vector."""
+    column = pl.Series(name, pair_similarity(vectors, i, j))
+    return column.set(pl.Series(no_vector), None) if no_vector.any() else column
 
 
 def _list_similarity(vectors, index: np.ndarray, searched: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Group 'similarity': cosine and rank per embedder, both directions, and across embedders."""
+"""Group 'similarity': cosine and rank per embedder, both directions, and across embedders; the
+blended vectors' cosine too where the candidates were searched with them."""
 from __future__ import annotations
 
 import warnings
@@ -19,6 +20,8 @@ def similarity_features(ctx: PairContext) -> dict[str, np.ndarray]:
         out[f"rank_{name}"] = rank
         out[f"rank_rev_{name}"] = rank_rev
         out[f"mutual_{name}"] = (~np.isnan(rank) & ~np.isnan(rank_rev)).astype(np.float32)
+        if f"blend_sim_{name}" in ctx.candidates.columns:  # searched with blended vectors
+            out[f"blend_sim_{name}"] = ctx.column(f"blend_sim_{name}")
         sims.append(sim)
     if len(sims) > 1:
         stacked = np.vstack(sims)

@@ -38,6 +38,8 @@ from .settings import ParameterError
 log = logging.getLogger(__name__)
 
 LOCAL = "local:"
+# How long a local cluster may take to register its workers (minutes on a loaded machine).
+WORKER_START_TIMEOUT = 300
 
 
 @contextlib.contextmanager
@@ -58,6 +60,9 @@ def open_client(scheduler: str | None) -> Iterator:
             yield client
         return
     with local_cluster(int(workers)) as cluster, Client(cluster) as client:
+        # Every worker registered before any work: the rankers' row blocks follow the workers,
+        # and a slow machine can still be starting one when the first task is sent.
+        client.wait_for_workers(int(workers), timeout=WORKER_START_TIMEOUT)
         log.info(f"a LocalCluster of {workers} worker processes at {cluster.scheduler_address}")
         yield client
 

@@ -14,6 +14,9 @@ import numpy as np
 
 from .backends import LightGBMBackend, XGBoostBackend
 
+# How long training waits for a cluster that has no worker registered yet.
+WORKER_WAIT_SECONDS = 300
+
 
 def fit_on_cluster(backend, client, X, y, weight, X_valid, y_valid, rounds: int,
                    early_stopping: int, feature_names: list[str]) -> int:
@@ -115,6 +118,8 @@ def _partitioned(client, *arrays) -> list:
     """Dask arrays of ``arrays`` (None stays None), row block w of each on worker w."""
     import dask.array as da
 
+    if not client.scheduler_info()["workers"]:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)  # TimeoutError names the wait
     workers = sorted(client.scheduler_info()["workers"])
     rows = len(arrays[0])
     bounds = np.linspace(0, rows, min(len(workers), max(rows, 1)) + 1).astype(int)

@@ -244,3 +244,5 @@ def test_blended_vectors_find_the_pairs_and_the_plain_ones_give_their_similarity
     np.testing.assert_allclose(lists.similarity.ravel(),
                                pair_similarity(vectors, rows, lists.index.ravel()), rtol=1e-6)
     assert not np.allclose(table["sim_dense"].to_numpy(), by_blend.table["sim_dense"].to_numpy())
+    assert table["blend_sim_dense"].equals(by_blend.table["sim_dense"].alias("blend_sim_dense"))
+    assert "blend_sim_dense" not in by_blend.table.columns
