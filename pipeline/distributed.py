@@ -71,10 +71,10 @@ def open_client(scheduler: str | None) -> Iterator:
 def local_cluster(workers: int, **options) -> Iterator:
     """A ``distributed.LocalCluster`` of ``workers`` processes (``options``: its other
     arguments; by default the cores are shared out among the workers), closed on exit, after
-    which this process's environment is what it was. Starting the workers sets OMP_NUM_THREADS=1, PYTHONHASHSEED and others in this
-    process's environment for good, so every process started afterwards (a command run from
-    Python, a test's) would run its OpenMP loops on one thread, and LightGBM's trees depend on
-    the thread count."""
+    which this process's environment is what it was. Starting the workers sets
+    OMP_NUM_THREADS=1, PYTHONHASHSEED and others in this process's environment for good, so
+    every process started afterwards (a command run from Python, a test's) would run its
+    OpenMP loops on one thread, and LightGBM's trees depend on the thread count."""
     from distributed import LocalCluster
 
     environment = dict(os.environ)

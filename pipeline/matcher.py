@@ -32,7 +32,7 @@ from .inference import Matching, match
 from .pair_training import train_on_labels
 from .settings import (DEFAULT_CHUNK_SIZE, DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, VIEW_DROPOUT,
                        blend_spec, check_ranges, embedder_specs, feature_groups,
-                       postprocess_steps)
+                       postprocess_steps, spec_params)
 from .stages import (Candidates, embed, images_folder, postings_fingerprint, search,
                      table_fingerprint)
 from .training import train
@@ -50,11 +50,11 @@ class Matcher:
     ``per_posting`` (each posting's top ``k``) or ``global`` (each embedder keeps the k·n most
     similar (posting, neighbour) entries of the whole catalog from lists ``search_depth`` deep,
     default 2·k, at least 5 per posting: long lists where a product is posted often, short
-    ones elsewhere; :mod:`candidates.allocate`). ``blend_depth`` (0: off) blends each vector with its nearest
-    neighbours' before the search (:func:`candidates.blend_neighbours`): the blended vectors
-    find the pairs, the plain ones give their similarities. ``cache_dir`` is a work directory:
-    embeddings are cached there (a rerun reuses them) and every artifact of ``candidates`` and
-    ``train-ranker`` is written there.
+    ones elsewhere; :mod:`candidates.allocate`). ``blend_depth`` (0: off) blends each vector
+    with its nearest neighbours' before the search (:func:`candidates.blend_neighbours`): the
+    blended vectors find the pairs; the features read the plain and the blended cosines.
+    ``cache_dir`` is a work directory: embeddings are cached there (a rerun reuses them) and
+    every artifact of ``candidates`` and ``train-ranker`` is written there.
     ``chunk_size`` is how many query postings' pairs matching a catalog filters, featurises and
     scores at a time (None: all at once): it bounds the memory, the results do not depend on it.
     ``adapt`` is how matching treats a catalog unlike the training one (:mod:`pipeline.transfer`):
@@ -329,12 +329,7 @@ class Matcher:
         params.update(embedders=bundle.embedders, k=bundle.k, cache_dir=cache_dir)
         # What match() replays is the bundle's search, whatever the defaults were when it was
         # saved: models before global lists allocated per posting.
-        blend, allocation = bundle.blend or {}, bundle.allocation
-        params.update(blend_depth=blend.get("depth", 0),
-                      blend_iterations=blend.get("iterations", 1),
-                      blend_power=blend.get("power", 1.0),
-                      allocation="global" if allocation else "per_posting",
-                      search_depth=allocation["depth"] if allocation else None)
+        params.update(spec_params(bundle.blend, bundle.allocation))
         if bundle.pair_filter is not None:  # models before the bound record none in params
             params["filter_max_pairs"] = bundle.pair_filter.max_pairs
         matcher = cls(**{k: v for k, v in params.items() if k in cls._param_names()})

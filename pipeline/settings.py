@@ -101,6 +101,17 @@ def blend_spec(depth: int, iterations: int, power: float) -> dict | None:
     return {"depth": depth, "iterations": iterations, "power": power}
 
 
+def spec_params(blend: dict | None, allocation: dict | None) -> dict:
+    """The Matcher parameters that :func:`blend_spec` and
+    :func:`candidates.allocation_spec` turned into the recorded ``blend`` and ``allocation``
+    (None: no blending, top-k per posting, as recorded before either existed)."""
+    blend = blend or {}
+    return {"blend_depth": blend.get("depth", 0), "blend_iterations": blend.get("iterations", 1),
+            "blend_power": blend.get("power", 1.0),
+            "allocation": "global" if allocation else "per_posting",
+            "search_depth": allocation["depth"] if allocation else None}
+
+
 def check_ranges(params: dict) -> None:
     """Raise :class:`ParameterError` for the first parameter outside its range."""
     at_least = {"k": 1, "folds": 2, "blend_iterations": 1}

@@ -23,6 +23,7 @@ from embedders import Embedding, create_embedder, embed_catalog, is_learned
 from features import PairContext
 
 from .distributed import embed_on, filter_scores_on, neighbours_on
+from .settings import spec_params
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +87,9 @@ class Candidates:
 
     def search_params(self) -> dict:
         """The Matcher parameters these candidates were searched with."""
-        blend = self.report.get("blend") or {}
-        allocation = self.report.get("allocation")  # absent before global lists: per posting
         return {"embedders": self.specs, "k": self.report["k"],
-                "allocation": "global" if allocation else "per_posting",
-                "search_depth": allocation["depth"] if allocation else None,
                 "search": self.report.get("search", "exact"),
-                "blend_depth": blend.get("depth", 0),
-                "blend_iterations": blend.get("iterations", 1),
-                "blend_power": blend.get("power", 1.0)}
+                **spec_params(self.report.get("blend"), self.report.get("allocation"))}
 
     def context(self, table: pl.DataFrame | None = None) -> PairContext:
         """The feature builders' view of ``table`` (default: every candidate pair)."""
