@@ -63,6 +63,7 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     neighbours: dict[str, Neighbours] = {}
     searched: dict[str, dict] = {}
     kept: dict[str, np.ndarray | None] = {}
+    listed: dict[str, np.ndarray] = {}  # each list's (row, neighbour) keys, for its rank column
     blended: dict[str, object] = {}
     keys = [np.empty(0, np.int64)]
     for emb, searched_emb in track(list(zip(embeddings, search_embeddings or embeddings)),
@@ -83,7 +84,8 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
                 blended[emb.name] = searched_emb
             neighbours[emb.name] = Neighbours(index, sims)
             i, j = _list_pairs(index, kept[emb.name])
-            keys.extend([pair_keys(i, j, n), pair_keys(j, i, n)])
+            listed[emb.name] = pair_keys(i, j, n)
+            keys.extend([listed[emb.name], pair_keys(j, i, n)])
         seconds[f"search_{emb.name}"] = round(time.perf_counter() - start, 3)
 
     start = time.perf_counter()
@@ -97,7 +99,7 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
         columns[f"sim_{emb.name}"] = _similarity_column(f"sim_{emb.name}", emb.vectors, i, j,
                                                         no_vector)
         columns[f"rank_{emb.name}"] = _rank_column(f"rank_{emb.name}", neighbours[emb.name],
-                                                   kept[emb.name], keys, n)
+                                                   kept[emb.name], listed[emb.name], keys)
         if emb.name in blended:
             columns[f"blend_sim_{emb.name}"] = _similarity_column(
                 f"blend_sim_{emb.name}", blended[emb.name].vectors, i, j, no_vector)
@@ -129,11 +131,12 @@ def _list_similarity(vectors, index: np.ndarray, searched: np.ndarray) -> np.nda
     return out
 
 
-def _rank_column(name: str, lists: Neighbours, kept: np.ndarray | None, keys: np.ndarray,
-                 n: int) -> pl.Series:
-    i, j = _list_pairs(lists.index, kept)
+def _rank_column(name: str, lists: Neighbours, kept: np.ndarray | None, listed: np.ndarray,
+                 keys: np.ndarray) -> pl.Series:
+    """``listed``: the keys of the list's (row, neighbour) pairs, in the order
+    :func:`_list_pairs` gives them (row-major, as the ranks below)."""
     ranks = (np.nonzero(lists.index >= 0 if kept is None else kept)[1] + 1).astype(np.int16)
-    position = key_positions(keys, pair_keys(i, j, n))  # every listed pair is among the keys
+    position = key_positions(keys, listed)  # every listed pair is among the keys
     out = np.zeros(len(keys), dtype=np.int16)
     out[position] = ranks
     return pl.Series(name, out).replace(0, None)
