@@ -22,7 +22,10 @@ class LightGBMBackend:
     model_file = "ranker.lgb.txt"
 
     def __init__(self, params: dict, num_threads: int, seed: int):
-        self.params = {"objective": "binary", "learning_rate": 0.1, "num_leaves": 127,
+        # Learning rate 0.05 rather than 0.1: with early stopping it grows about twice the
+        # trees, and on all three measured catalogs the out-of-fold F1 rises (Shopee train
+        # 0.7926 -> 0.7970; README, "train-ranker").
+        self.params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 127,
                        "min_data_in_leaf": 50, "feature_fraction": 0.8, "bagging_fraction": 0.8,
                        "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255,
                        **params, "seed": seed, "deterministic": True, "force_col_wise": True,

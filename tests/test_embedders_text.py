@@ -108,6 +108,33 @@ def test_train_embedder_bad_input_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2 and "manifest.json" in done.stderr
 
 
+def test_lsa_vectors_do_not_depend_on_the_blas_thread_count(monkeypatch):
+    """A Dask worker runs with one BLAS thread, a command with all cores: the same catalog
+    must get the same vectors (on a one-core machine both runs use one thread)."""
+    import contextlib
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from datasets import generate_catalog
+
+    catalog = generate_catalog(n_products=60, seed=3)
+
+    def vectors(threads: int):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return create_embedder("tfidf_char").embed(catalog).vectors
+
+    assert vectors(1).tobytes() == vectors(2).tobytes()
+    # The check can fail: without the embedder's own limit the two differ where there are
+    # two cores.
+    import embedders.tfidf
+
+    monkeypatch.setattr(embedders.tfidf, "threadpool_limits",
+                        lambda **_: contextlib.nullcontext())
+    if max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"),
+           default=1) >= 2:
+        assert vectors(1).tobytes() != vectors(2).tobytes()
+
+
 def test_lsa_fitted_on_a_sample_projects_every_row_and_keeps_neighbours():
     from datasets import generate_catalog
 
