@@ -62,7 +62,10 @@ class TfidfEmbedder(Embedder):
         return fold_codes(cleaned) if self.fold_codes else cleaned
 
     def model_fingerprint(self) -> str:
-        return f"scikit-learn-{sklearn.__version__}"
+        # "lsa-1": LSA vectors made on one BLAS thread; caches of the earlier ones (the thread
+        # count's) are made again.
+        lsa = "-lsa-1" if self.svd_components else ""
+        return f"scikit-learn-{sklearn.__version__}{lsa}"
 
     def vectorizer(self, counts: tuple | None = None) -> TfidfVectorizer:
         """scikit-learn's vectorizer with these settings; with ``counts`` (:func:`merge_counts`)
