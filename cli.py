@@ -389,8 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal-gamma", type=float,
                    help="margin losses: focal term (1 - p)^gamma on the cross-entropy")
     p.add_argument("--device", default="auto", help="auto (CUDA where present), cpu, cuda")
-    p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
-    p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default="float16")
+    p.add_argument("--no-amp", action="store_true", help="full precision on CUDA too")
+    p.add_argument("--amp-dtype", choices=["auto", "float16", "bfloat16"], default="float16",
+                   help="mixed precision: float16 is for CUDA (the CPU stays in float32); "
+                        "auto also uses bfloat16 on a CPU that has it natively (AVX512-BF16, "
+                        "AMX)")
     p.add_argument("--model-path", help="text: sentence-transformers folder (default: MiniLM)")
     p.add_argument("--max-seq-length", type=int, default=32)
     p.add_argument("--freeze-layers", type=int, default=4, help="text: lowest layers kept frozen")

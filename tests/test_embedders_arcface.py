@@ -128,3 +128,17 @@ def test_float16_autocast_is_cuda_only_and_settings_are_validated():
     assert autocast_dtype(TrainingSettings(amp=False), torch.device("cuda")) is None
     with pytest.raises(ValueError):
         TrainingSettings(amp_dtype="int8").validate()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_float16_on_cuda_and_bfloat16_only_on_a_cpu_that_has_it(
+        native, monkeypatch):
+    from embedders.arcface import train
+
+    monkeypatch.setattr(train, "cpu_has_bfloat16", lambda: native)
+    auto = TrainingSettings(amp_dtype="auto")
+    assert autocast_dtype(auto, torch.device("cpu")) == (torch.bfloat16 if native else None)
+    assert autocast_dtype(auto, torch.device("cuda")) == torch.float16
+    # asked for by name, bfloat16 is used whatever the CPU
+    assert autocast_dtype(TrainingSettings(amp_dtype="bfloat16"), torch.device("cpu")) == \
+        torch.bfloat16

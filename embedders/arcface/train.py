@@ -4,7 +4,8 @@ The objective is one of ``losses.LOSSES`` (ArcFace by default), the batches come
 ``samplers.SAMPLERS``, the optimiser is AdamW or Ranger (encoder and loss at their own learning
 rates), with a linear warm-up then cosine decay and optional SAM; margin losses can ramp their
 margin up and weigh examples by a focal term. On CUDA, mixed precision: float16 autocast with a
-GradScaler, or bfloat16 without one; the same autocast path runs on a CPU with bfloat16. The
+GradScaler, or bfloat16 without one; on a CPU the same autocast path runs in bfloat16 when asked
+(``auto``: where the CPU has bfloat16 instructions, AVX512-BF16 or AMX), else in float32. The
 losses themselves run in float32. A class loss's centres can start at the mean pretrained
 embedding of each class, which lets a short run (a few epochs, ~3 postings per class on Shopee)
 learn the margin instead of spending itself on placing random centres.
@@ -51,7 +52,7 @@ class TrainingSettings:
     init_centres: bool = True
     device: str = "auto"
     amp: bool = True
-    amp_dtype: str = "float16"
+    amp_dtype: str = "float16"  # auto: float16 on CUDA, bfloat16 on a CPU that has it natively
     seed: int = 0
     loss: str = "arcface"
     miner: str = "none"
@@ -68,8 +69,8 @@ class TrainingSettings:
     def validate(self) -> "TrainingSettings":
         if self.epochs <= 0 or self.batch_size < 2:
             raise ValueError("epochs must be positive and batch_size at least 2")
-        if self.amp_dtype not in AMP_DTYPES:
-            raise ValueError(f"amp_dtype must be one of {sorted(AMP_DTYPES)}")
+        if self.amp_dtype != "auto" and self.amp_dtype not in AMP_DTYPES:
+            raise ValueError(f"amp_dtype must be auto or one of {sorted(AMP_DTYPES)}")
         for name, value, allowed in (("loss", self.loss, LOSSES), ("miner", self.miner, MINERS),
                                      ("optimizer", self.optimizer, tuple(OPTIMIZERS)),
                                      ("sampler", self.sampler, ("auto",) + SAMPLERS)):
@@ -130,15 +131,26 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bfloat16
+    autocast is emulated and slower than float32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 def autocast_dtype(settings: TrainingSettings, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for full precision. CPUs autocast only to bfloat16."""
+    """The autocast dtype, or None for full precision. CPUs autocast only to bfloat16, and
+    ``auto`` only where the CPU has it natively (on the 2-core AMD EPYC of the README, MiniLM
+    trains 1.6 times as fast at batch 128 with the same held-out F1)."""
     if not settings.amp:
         return None
     if device.type == "cpu":
-        return torch.bfloat16 if settings.amp_dtype == "bfloat16" else None
+        wanted = settings.amp_dtype == "bfloat16" or (
+            settings.amp_dtype == "auto" and cpu_has_bfloat16())
+        return torch.bfloat16 if wanted else None
     if settings.sam:  # SAM's two gradients cannot share one GradScaler step; bfloat16 needs none
         return torch.bfloat16
-    return AMP_DTYPES[settings.amp_dtype]
+    return AMP_DTYPES["float16" if settings.amp_dtype == "auto" else settings.amp_dtype]
 
 
 @torch.no_grad()
