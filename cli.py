@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
     p.add_argument("--work", required=True, help="work directory written by `candidates`")
-    _training_options(p, groups="comma-separated feature groups (default: the eight default "
+    _training_options(p, groups="comma-separated feature groups (default: the nine default "
                       "groups; with --labels, those and identifiers)",
                       stack="second stage: a ranker that also sees the first stage's scores "
                             "around each pair, by a nested P1 (--no-stack: the first alone)")

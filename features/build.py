@@ -19,6 +19,7 @@ from .neighbourhood import neighbourhood_features
 from .phash import phash_features
 from .similarity import similarity_features
 from .source import source_features
+from .tokens import token_features
 from .units import unit_features
 
 FeatureGroup = Callable[[PairContext], dict[str, np.ndarray]]
@@ -32,6 +33,7 @@ FEATURE_GROUPS: dict[str, FeatureGroup] = {
     "neighbourhood": neighbourhood_features,
     "graph": graph_features,
     "source": source_features,
+    "tokens": token_features,
 }
 # Groups built only when named (``--groups``): they pay on some catalogs, not on all.
 OPTIONAL_GROUPS: dict[str, FeatureGroup] = {

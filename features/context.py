@@ -123,12 +123,22 @@ class PairContext:
         """Values of a symmetric pair function, computed once per unordered pair of the chunk and
         copied to the reverse pair: half the work for fuzzy scores, overlaps and common
         neighbours (a pair whose reverse is in another chunk is computed in both)."""
+        return self.symmetric_many(lambda a, b: (compute(a, b),))[0]
+
+    def symmetric_many(self, compute: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]
+                       ) -> list[np.ndarray]:
+        """:meth:`symmetric` for a function that returns several symmetric columns at once
+        (one pass of a pair kernel)."""
         once = self.once
-        full = np.empty(len(once), dtype=np.float32)
-        full[once] = compute(self.i[once], self.j[once])
         rest = ~once
-        full[rest] = full[self.reverse[rest] - self.start]
-        return full
+        source = self.reverse[rest] - self.start
+        columns = []
+        for values in compute(self.i[once], self.j[once]):
+            full = np.empty(len(once), dtype=np.float32)
+            full[once] = values
+            full[rest] = full[source]
+            columns.append(full)
+        return columns
 
     def chunks(self, postings_per_chunk: int | None) -> Iterator[PairContext]:
         """Views of this table's pairs, one per range of ``postings_per_chunk`` query postings

@@ -20,15 +20,14 @@ SCORERS = {"ratio": fuzz.ratio, "partial_ratio": fuzz.partial_ratio,
 
 
 def fuzzy_features(ctx: PairContext) -> dict[str, np.ndarray]:
-    titles = ctx.shared("titles", lambda: np.array(clean_titles(ctx.postings["title"]),
-                                                   dtype=object))
+    titles = cleaned_titles(ctx)
     i, j = ctx.i, ctx.j
     out: dict[str, np.ndarray] = {}
     for name, scorer in SCORERS.items():
         out[f"fuzzy_{name}"] = ctx.symmetric(
             lambda a, b, scorer=scorer: process.cpdist(
                 titles[a], titles[b], scorer=scorer, dtype=np.float32, workers=-1) / 100)
-    matrix = ctx.shared("title_words", lambda: _word_matrix(titles))
+    matrix = title_words(ctx)
     if matrix is None:  # no word in any title
         out["fuzzy_token_jaccard"] = np.full(len(i), np.nan, np.float32)
     else:
@@ -44,6 +43,18 @@ def fuzzy_features(ctx: PairContext) -> dict[str, np.ndarray]:
     out["title_length_ratio"] = (np.minimum(lengths[i], lengths[j])
                                  / np.maximum(np.maximum(lengths[i], lengths[j]), 1))
     return out
+
+
+def cleaned_titles(ctx: PairContext) -> np.ndarray:
+    """The catalog's cleaned titles, shared by the chunks of the table."""
+    return ctx.shared("titles", lambda: np.array(clean_titles(ctx.postings["title"]),
+                                                 dtype=object))
+
+
+def title_words(ctx: PairContext):
+    """Binary posting × word matrix of the cleaned titles (None where no title has a word),
+    shared by the chunks and by the groups that read words ('fuzzy', 'tokens')."""
+    return ctx.shared("title_words", lambda: _word_matrix(cleaned_titles(ctx)))
 
 
 def _word_matrix(titles: np.ndarray):
