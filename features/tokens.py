@@ -29,22 +29,16 @@ from .fuzzy import title_words
 
 FEATURES = ("tokens_idf_jaccard", "tokens_shared_rarity", "tokens_only_rarity",
             "tokens_only_rarity_both", "tokens_only_count")
-RARITIES = FEATURES[1:4]
 
 
 def token_features(ctx: PairContext) -> dict[str, np.ndarray]:
     matrix = title_words(ctx)
     if matrix is None:  # no word in any title
         return {name: np.full(len(ctx), np.nan, np.float32) for name in FEATURES}
-    indptr, indices, idf = ctx.shared("title_word_idf", lambda: _word_idf(matrix))
+    indptr, indices, idf, rarity = ctx.shared("title_word_idf", lambda: _word_idf(matrix))
     columns = ctx.symmetric_many(lambda a, b: _pair_tokens(
-        indptr, indices, idf, a.astype(np.int64), b.astype(np.int64)))
+        indptr, indices, idf, rarity, a.astype(np.int64), b.astype(np.int64)))
     out = dict(zip(FEATURES, columns))
-    n = len(indptr) - 1
-    scale = np.log((1.0 + n) / 2.0)
-    for name in RARITIES:  # idf to rarity; 0 (no such word) stays 0
-        values = out[name]
-        values[:] = np.where(values > 0, (values - 1.0) / scale if scale > 0 else 1.0, 0.0)
     counts = np.diff(indptr)
     no_words = (counts[ctx.i] == 0) | (counts[ctx.j] == 0)
     for values in out.values():  # a title without words says nothing about which words differ
@@ -52,20 +46,24 @@ def token_features(ctx: PairContext) -> dict[str, np.ndarray]:
     return out
 
 
-def _word_idf(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR structure of the binary posting × word matrix (sorted word ids per row) and each
-    word's smoothed inverse document frequency, ln((1 + n) / (1 + df)) + 1 (as TF-IDF's)."""
+def _word_idf(matrix: sp.csr_matrix) -> tuple[np.ndarray, ...]:
+    """CSR structure of the binary posting × word matrix (sorted word ids per row), each word's
+    smoothed inverse document frequency, ln((1 + n) / (1 + df)) + 1 (as TF-IDF's), and its
+    rarity, (idf - 1) / ln((1 + n) / 2) (1 for every word of a one-posting catalog)."""
     matrix = sp.csr_matrix(matrix)
     matrix.sort_indices()
     n = matrix.shape[0]
     df = np.bincount(matrix.indices, minlength=matrix.shape[1])
     idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
-    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), idf
+    scale = np.log((1.0 + n) / 2.0)
+    rarity = ((idf - 1.0) / scale if scale > 0 else np.ones_like(idf)).astype(np.float32)
+    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), idf, rarity
 
 
 @numba.njit(parallel=True, cache=True)
-def _pair_tokens(indptr, indices, idf, a, b):  # pragma: no cover (compiled)
-    """Merge the sorted word ids of rows a[p] and b[p]: the five features of FEATURES."""
+def _pair_tokens(indptr, indices, idf, rarity, a, b):  # pragma: no cover (compiled)
+    """Merge the sorted word ids of rows a[p] and b[p]: the five features of FEATURES (sums of
+    idf, maxima of rarity; 0 where there is no such word)."""
     m = len(a)
     jaccard = np.empty(m, np.float32)
     shared_max = np.empty(m, np.float32)
@@ -80,22 +78,20 @@ def _pair_tokens(indptr, indices, idf, a, b):  # pragma: no cover (compiled)
         count = 0
         while x < x_end or y < y_end:
             if y >= y_end or (x < x_end and indices[x] < indices[y]):
-                w = idf[indices[x]]
-                union += w
-                top_x = max(top_x, w)
+                union += idf[indices[x]]
+                top_x = max(top_x, rarity[indices[x]])
                 count += 1
                 x += 1
             elif x >= x_end or indices[y] < indices[x]:
-                w = idf[indices[y]]
-                union += w
-                top_y = max(top_y, w)
+                union += idf[indices[y]]
+                top_y = max(top_y, rarity[indices[y]])
                 count += 1
                 y += 1
             else:
                 w = idf[indices[x]]
                 shared += w
                 union += w
-                top_shared = max(top_shared, w)
+                top_shared = max(top_shared, rarity[indices[x]])
                 x += 1
                 y += 1
         jaccard[p] = shared / union if union > 0 else 0.0
