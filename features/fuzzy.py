@@ -8,12 +8,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
-from sklearn.feature_extraction.text import CountVectorizer
 
 from candidates import pair_similarity
-from common.text import clean_titles
 
 from .context import PairContext
+from .titles import cleaned_titles, title_words
 
 SCORERS = {"ratio": fuzz.ratio, "partial_ratio": fuzz.partial_ratio,
            "token_set_ratio": fuzz.token_set_ratio}
@@ -43,24 +42,3 @@ def fuzzy_features(ctx: PairContext) -> dict[str, np.ndarray]:
     out["title_length_ratio"] = (np.minimum(lengths[i], lengths[j])
                                  / np.maximum(np.maximum(lengths[i], lengths[j]), 1))
     return out
-
-
-def cleaned_titles(ctx: PairContext) -> np.ndarray:
-    """The catalog's cleaned titles, shared by the chunks of the table."""
-    return ctx.shared("titles", lambda: np.array(clean_titles(ctx.postings["title"]),
-                                                 dtype=object))
-
-
-def title_words(ctx: PairContext):
-    """Binary posting × word matrix of the cleaned titles (None where no title has a word),
-    shared by the chunks and by the groups that read words ('fuzzy', 'tokens')."""
-    return ctx.shared("title_words", lambda: _word_matrix(cleaned_titles(ctx)))
-
-
-def _word_matrix(titles: np.ndarray):
-    """Binary posting × word matrix of the titles; None where no title has a word."""
-    words = CountVectorizer(binary=True, token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
-    try:
-        return words.fit_transform(titles)
-    except ValueError:
-        return None

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .context import PairContext
-from .fuzzy import title_words
+from .titles import title_words
 
 FEATURES = ("tokens_idf_jaccard", "tokens_shared_rarity", "tokens_only_rarity",
             "tokens_only_rarity_both", "tokens_only_count")
