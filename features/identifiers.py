@@ -14,15 +14,16 @@ from rapidfuzz.distance import Levenshtein
 
 from candidates import pair_similarity
 from common.codes import PREFIX_MIN, extract_codes
-from common.text import clean_titles
 from common.tokens import token_matrix
 
 from .context import PairContext
+from .titles import cleaned_titles
 
 
 def identifier_features(ctx: PairContext) -> dict[str, np.ndarray]:
     i, j = ctx.i, ctx.j
-    matrix, counts, primary = ctx.shared("identifier_codes", lambda: _codes(ctx.postings, ctx.n))
+    matrix, counts, primary = ctx.shared("identifier_codes",
+                                         lambda: _codes(cleaned_titles(ctx).tolist(), ctx.n))
     common = ctx.symmetric(lambda a, b: pair_similarity(matrix, a, b))
     has_i, has_j = counts[i] > 0, counts[j] > 0
     both = has_i & has_j
@@ -48,10 +49,10 @@ def identifier_features(ctx: PairContext) -> dict[str, np.ndarray]:
             "id_distance": distance}
 
 
-def _codes(postings: pl.DataFrame, n: int) -> tuple[sp.csr_matrix, np.ndarray, pl.Series]:
+def _codes(titles: list[str], n: int) -> tuple[sp.csr_matrix, np.ndarray, pl.Series]:
     """The posting × code matrix, each posting's count of codes and its primary code (the
     longest; ties: the first in sorted order; null without one)."""
-    codes = extract_codes(clean_titles(postings["title"]))
+    codes = extract_codes(titles)
     matrix = token_matrix(codes["row"].to_numpy(), codes["code"], n)
     longest = (codes.sort(pl.col("code").str.len_chars(), "code", descending=[True, False])
                .unique("row", keep="first"))

@@ -1,5 +1,6 @@
 """The catalog's titles as the title-reading groups share them: cleaned once per table, and as a
-binary posting × word matrix ('fuzzy' and 'tokens' both read it)."""
+binary posting × word matrix ('fuzzy' and 'tokens' read it; 'units' and 'identifiers' read the
+cleaned titles)."""
 from __future__ import annotations
 
 import numpy as np

@@ -12,10 +12,10 @@ import numpy as np
 import polars as pl
 
 from candidates import pair_similarity
-from common.text import clean_titles
 from common.tokens import token_matrix
 
 from .context import PairContext
+from .titles import cleaned_titles
 
 _NUMBER = r"\d+(?:[.,]\d+)*"
 
@@ -111,7 +111,8 @@ def _numbers(titles: list[str]) -> pl.DataFrame:
 
 def unit_features(ctx: PairContext) -> dict[str, np.ndarray]:
     i, j = ctx.i, ctx.j
-    families, numbers = ctx.shared("unit_matrices", lambda: _unit_matrices(ctx.postings, ctx.n))
+    families, numbers = ctx.shared("unit_matrices",
+                                   lambda: _unit_matrices(cleaned_titles(ctx).tolist(), ctx.n))
     out: dict[str, np.ndarray] = {}
     shared = np.zeros(len(i), np.float32)
     conflicts = np.zeros(len(i), np.float32)
@@ -132,10 +133,9 @@ def unit_features(ctx: PairContext) -> dict[str, np.ndarray]:
     return out
 
 
-def _unit_matrices(postings: pl.DataFrame, n: int):
+def _unit_matrices(titles: list[str], n: int):
     """Per unit family, the posting × quantity matrix and which postings state one; and the
-    posting × number matrix with each posting's count of numbers."""
-    titles = clean_titles(postings["title"])
+    posting × number matrix with each posting's count of numbers (``titles``: cleaned)."""
     quantities = extract_quantities(titles)
     families = {}
     for family in FAMILIES:
