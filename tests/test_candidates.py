@@ -7,6 +7,7 @@ import scipy.sparse as sp
 
 from candidates import (allocation_spec, build_candidates, candidate_recall, global_entries,
                         pair_similarity, top_k)
+from candidates.blocks import hash_block_pairs
 from candidates.search import find_neighbours, query_shards
 from common.pairs import find_pairs, pair_keys, reverse_positions, split_keys, unique_keys
 from embedders import Embedding
@@ -101,6 +102,40 @@ def test_build_candidates_union_symmetric_sorted():
     listed = ~np.isnan(ranks.astype(float))
     assert listed.sum() == 120 * 5
     assert ranks[listed].min() == 1 and ranks[listed].max() == 5
+
+
+def brute_near_pairs(hashes, radius):
+    distance = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+    np.fill_diagonal(distance, 99)
+    i, j = np.nonzero(distance <= radius)
+    return set(zip(i.tolist(), j.tolist()))
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 4])
+def test_hash_pairs_within_radius_match_brute_force(radius):
+    rng = np.random.default_rng(radius)
+    base = rng.integers(0, 2**63, size=60, dtype=np.uint64)
+    # Copies of each hash with 0-5 random bits flipped: re-encoded, resized photos.
+    flips = [np.bitwise_or.reduce(np.uint64(1) << rng.choice(64, size=f, replace=False)
+                                  .astype(np.uint64)) if f else np.uint64(0)
+             for f in rng.integers(0, 6, size=240)]
+    hashes = np.concatenate([base, base[np.arange(240) % 60] ^ np.array(flips, np.uint64)])
+    missing = np.zeros(len(hashes), bool)
+    missing[::37] = True
+    i, j = hash_block_pairs(hashes, missing, radius=radius)
+    found = list(zip(i.tolist(), j.tolist()))
+    assert len(found) == len(set(found))  # each pair once
+    keep = np.flatnonzero(~missing)
+    expected = {(keep[a], keep[b]) for a, b in brute_near_pairs(hashes[keep], radius)}
+    assert set(found) == expected
+
+
+def test_stock_photo_hash_and_its_near_copies_are_not_paired(caplog):
+    stock = np.full(201, 7, np.uint64)  # more postings than MAX_BLOCK share one hash
+    hashes = np.concatenate([stock, [7 ^ 1, 7 ^ 1, 1 << 40]]).astype(np.uint64)
+    i, j = hash_block_pairs(hashes, np.zeros(len(hashes), bool), radius=2)
+    assert sorted(zip(i.tolist(), j.tolist())) == [(201, 202), (202, 201)]
+    assert "1 hash blocks with more than 200 postings" in caplog.text
 
 
 def test_candidate_recall():
