@@ -8,6 +8,8 @@ import logging
 import numpy as np
 import polars as pl
 
+from common.pairs import pair_keys, split_keys, unique_keys
+
 log = logging.getLogger(__name__)
 
 
@@ -39,8 +41,7 @@ def hash_block_pairs(values: np.ndarray, missing: np.ndarray, max_block: int = M
     values = np.asarray(values, np.uint64)
     members = _without_big_blocks(pl.DataFrame({"i": rows, "h": values[rows]}), max_block,
                                   "hash")
-    pairs = [members.join(members.rename({"i": "j"}), on="h").filter(pl.col("i") != pl.col("j"))
-             .select("i", "j")]
+    pairs = [_pairs_within_blocks(members)]
     hashes = members["h"].unique().sort().to_numpy()
     near = [np.empty(0, np.int64)]
     for shift, width in _segments(64, radius + 1) if radius > 0 else []:
@@ -48,11 +49,11 @@ def hash_block_pairs(values: np.ndarray, missing: np.ndarray, max_block: int = M
         a, b = _block_pairs(pl.DataFrame({"i": np.arange(len(hashes)), "h": segment}),
                             max_block, None)
         close = (a < b) & (np.bitwise_count(hashes[a] ^ hashes[b]) <= radius)
-        near.append(a[close] * len(hashes) + b[close])
-    near = np.unique(np.concatenate(near))
+        near.append(pair_keys(a[close], b[close], len(hashes)))
+    near = unique_keys(np.concatenate(near))
     if len(near):
         # Every posting of the one hash with every posting of the other, both ways.
-        a, b = hashes[near // len(hashes)], hashes[near % len(hashes)]
+        a, b = (hashes[side] for side in split_keys(near, len(hashes)))
         links = pl.DataFrame({"h": np.concatenate([a, b]), "g": np.concatenate([b, a])})
         pairs.append(links.join(members, on="h")
                      .join(members.rename({"h": "g", "i": "j"}), on="g").select("i", "j"))
@@ -77,10 +78,14 @@ def shared_key_pairs(matrix, max_block: int = MAX_KEY_BLOCK) -> tuple[np.ndarray
 def _block_pairs(frame: pl.DataFrame, max_block: int, what: str | None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of the rows ``i`` with equal block ``h``, blocks over ``max_block`` rows left out."""
-    frame = _without_big_blocks(frame, max_block, what)
-    pairs = (frame.join(frame.rename({"i": "j"}), on="h")
-             .filter(pl.col("i") != pl.col("j")))
+    pairs = _pairs_within_blocks(_without_big_blocks(frame, max_block, what))
     return pairs["i"].to_numpy().astype(np.int64), pairs["j"].to_numpy().astype(np.int64)
+
+
+def _pairs_within_blocks(frame: pl.DataFrame) -> pl.DataFrame:
+    """The pairs ``i``, ``j`` (i ≠ j) of rows with equal block ``h``."""
+    return (frame.join(frame.rename({"i": "j"}), on="h").filter(pl.col("i") != pl.col("j"))
+            .select("i", "j"))
 
 
 def _without_big_blocks(frame: pl.DataFrame, max_block: int, what: str | None) -> pl.DataFrame:
