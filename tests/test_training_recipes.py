@@ -229,3 +229,37 @@ def test_out_of_fold_training_works_with_every_recipe(recipe, tmp_path):
     assert report["folds"] == 2
     assert json.loads((tmp_path / "final" / "arcface.json").read_text())["settings"]["loss"] == \
         settings.loss
+
+
+def test_fold_training_embeds_the_class_centres_once_for_every_model(tmp_path, monkeypatch):
+    """The untrained encoder is the same for every fold and the all-rows model, so the centres'
+    embedding pass runs once; each model's centres come out as if it had run its own."""
+    import embedders.arcface.folds as folds
+    import embedders.arcface.train as train
+
+    x, y = toy_data(n_classes=8, per_class=4)
+    settings = fast("arcface", epochs=1, batch_size=8, init_centres=True)
+    passes, given = [], []
+    embed, fit = train.embed_items, train.train_encoder
+    monkeypatch.setattr(folds, "embed_items", lambda *a, **k: passes.append(
+        k.get("description")) or embed(*a, **k))
+    monkeypatch.setattr(folds, "train_encoder", lambda *a, **k: given.append(
+        (a[1], a[5])) or fit(*a, **k))
+    train_folds(SavableTinyEncoder, x, y, settings, tmp_path, n_folds=2)
+    assert passes.count("class centres") == 1 and len(given) == 3
+    for items, pretrained in given:
+        torch.manual_seed(settings.seed)  # as every model starts, random weights included
+        np.testing.assert_allclose(pretrained, embed(SavableTinyEncoder(), items), atol=1e-6)
+    with pytest.raises(ValueError, match="3 pretrained embeddings for"):
+        fit(SavableTinyEncoder(), x, y, settings, pretrained=given[0][1][:3])
+
+
+def test_text_batches_by_length_give_each_title_its_own_embedding():
+    from embedders.arcface import TextEncoder, embed_items
+
+    titles = ["kopi", "kaos polos cotton combed 30s lengan pendek pria wanita unisex murah",
+              "tas", "sepatu sneakers", "masker", "minyak goreng 2 liter pouch isi ulang"]
+    encoder = TextEncoder(max_seq_length=32, freeze_layers=4)
+    alone = np.concatenate([embed_items(encoder, [t]) for t in titles])
+    for items in (titles, encoder.precompute_frozen(titles)):
+        np.testing.assert_allclose(embed_items(encoder, items, batch_size=2), alone, atol=2e-3)

@@ -60,27 +60,35 @@ class TextEncoder(nn.Module):
 
     @torch.no_grad()
     def precompute_frozen(self, items, batch_size: int = 256):
-        """Titles → :class:`FrozenStates` after the frozen layers (titles unchanged if none)."""
+        """Titles → :class:`FrozenStates` after the frozen layers (titles unchanged if none).
+        Batches hold titles of like token length, shortest first: a batch runs at its longest
+        title's width, and most titles are far shorter than the longest (Shopee: median 18
+        tokens of 32), so this skips most of the padding."""
         if self.freeze_layers == 0 or isinstance(items, FrozenStates):
             return items
         from common.console import track
 
         was_training = self.training
         self.eval()
+        tokens = self._tokenise(items)
+        order = np.argsort(tokens["attention_mask"].sum(dim=1).cpu().numpy(), kind="stable")
         hidden = torch.zeros((len(items), self.max_seq_length, self.embedding_dim),
                              dtype=torch.float16)
         mask = torch.zeros((len(items), self.max_seq_length), dtype=torch.bool)
         starts = range(0, len(items), batch_size)
         for start in track(starts, "frozen layers", len(starts)):
-            features = self._tokenise(items[start:start + batch_size])
-            out = self.model[0].auto_model(input_ids=features["input_ids"],
-                                           attention_mask=features["attention_mask"],
-                                           token_type_ids=features.get("token_type_ids"),
-                                           output_hidden_states=True)
-            states = out.hidden_states[self.freeze_layers]
-            stop, width = start + len(states), states.shape[1]
-            hidden[start:stop, :width] = states.to(torch.float16).cpu()
-            mask[start:stop, :width] = features["attention_mask"].bool().cpu()
+            rows = torch.from_numpy(order[start:start + batch_size]).to(tokens["input_ids"].device)
+            batch_mask = tokens["attention_mask"][rows]
+            width = max(int(batch_mask.sum(dim=1).max()), 1)
+            types = tokens.get("token_type_ids")
+            out = self.model[0].auto_model(
+                input_ids=tokens["input_ids"][rows, :width],
+                attention_mask=batch_mask[:, :width],
+                token_type_ids=None if types is None else types[rows, :width],
+                output_hidden_states=True)
+            rows = rows.cpu()
+            hidden[rows, :width] = out.hidden_states[self.freeze_layers].to(torch.float16).cpu()
+            mask[rows, :width] = batch_mask[:, :width].bool().cpu()
         self.train(was_training)
         return FrozenStates(hidden, mask)
 

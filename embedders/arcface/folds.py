@@ -12,17 +12,20 @@ up after its last finished model.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from common.atomic import read_json, save_npy, write_json
 from common.folds import group_folds
 
-from .train import (TrainingSettings, embed_items, save_checkpoint, take_rows,
+from .losses import CLASS_LOSSES
+from .train import (TrainingSettings, embed_items, resolve_device, save_checkpoint, take_rows,
                     train_encoder)
 
 log = logging.getLogger(__name__)
@@ -43,9 +46,33 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
     out = Path(out)
     labels = np.asarray(labels)
     report = {"folds": n_folds if out_of_fold else 0, "seed": seed, "fold_seconds": []}
+
+    device = resolve_device(settings.device)
+
+    def fresh_encoder():
+        # Every model starts from the same weights, randomly initialised parts included, so
+        # one untrained encoder's passes below stand for every model's.
+        torch.manual_seed(settings.seed)
+        return make_encoder()
+
     # Frozen lower layers are the same pretrained weights in every fold: run them once, not
     # once per fold and again for the final model.
-    items = make_encoder().precompute_frozen(items)
+    items = fresh_encoder().to(device).precompute_frozen(items)
+
+    @functools.cache
+    def pretrained() -> np.ndarray | None:
+        """Every item's embedding by the untrained encoder, for the class centres: the same
+        pass for every model, so it runs once (when a model is trained at all), not once per
+        fold and again for the final model."""
+        if not (settings.init_centres and settings.loss in CLASS_LOSSES):
+            return None
+        encoder = fresh_encoder().to(device)
+        return embed_items(encoder, items, description="class centres")
+
+    def pretrained_rows(rows: np.ndarray | None = None) -> np.ndarray | None:
+        every = pretrained()
+        return every if every is None or rows is None else every[rows]
+
     if out_of_fold:
         fold = group_folds(labels, n_folds, seed)
         vectors = None
@@ -55,9 +82,9 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
             held = _finished(out / f"fold_{f}", resume, len(held_rows))
             if held is None:
                 _, codes = np.unique(labels[train_rows], return_inverse=True)
-                encoder = make_encoder()
+                encoder = fresh_encoder()
                 result = train_encoder(encoder, take_rows(items, train_rows), codes, settings,
-                                       max_steps)
+                                       max_steps, pretrained_rows(train_rows))
                 held = embed_items(encoder, take_rows(items, held_rows),
                                    description=f"fold {f} oof")
                 save_checkpoint(out / f"fold_{f}", encoder, result, settings,
@@ -86,8 +113,8 @@ def train_folds(make_encoder: Callable[[], object], items, labels: np.ndarray,
     record = _record(out / "final", resume)
     if record is None:
         _, codes = np.unique(labels, return_inverse=True)
-        encoder = make_encoder()
-        result = train_encoder(encoder, items, codes, settings, max_steps)
+        encoder = fresh_encoder()
+        result = train_encoder(encoder, items, codes, settings, max_steps, pretrained_rows())
         record = save_checkpoint(out / "final", encoder, result, settings,
                                  {"trained_postings": len(labels), "resume_key": resume})
     losses = record["losses"]

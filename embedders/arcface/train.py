@@ -156,16 +156,35 @@ def autocast_dtype(settings: TrainingSettings, device: torch.device) -> torch.dt
 @torch.no_grad()
 def embed_items(encoder, items: Sequence, batch_size: int = 128, description: str = "embed"
                 ) -> np.ndarray:
-    """L2-normalised float32 embeddings of ``items`` in eval mode, in order."""
+    """L2-normalised float32 embeddings of ``items`` in eval mode, in order (text batched by
+    length, see :func:`length_order`)."""
     from common.console import track
 
     encoder.eval()
+    order = length_order(items)
     chunks = []
     starts = range(0, len(items), batch_size)
     for start in track(starts, description, len(starts)):
-        out = encoder(encoder.prepare(items[start:start + batch_size]))
+        stop = start + batch_size
+        rows = slice(start, stop) if order is None else order[start:stop]
+        out = encoder(encoder.prepare(take_rows(items, rows)))
         chunks.append(F.normalize(out.float(), dim=1).cpu().numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, encoder.embedding_dim), np.float32)
+    if not chunks:
+        return np.zeros((0, encoder.embedding_dim), np.float32)
+    embeddings = np.concatenate(chunks)
+    if order is not None:
+        embeddings[order] = embeddings.copy()
+    return embeddings
+
+
+def length_order(items: Sequence) -> np.ndarray | None:
+    """Text rows shortest first (None for anything else): a batch runs at its longest row's
+    width, so batching rows of like length skips most of the padding."""
+    if isinstance(items, FrozenStates):
+        return np.argsort(items.mask.sum(dim=1).numpy(), kind="stable")
+    if isinstance(items, list) and items and all(isinstance(item, str) for item in items):
+        return np.argsort(np.fromiter(map(len, items), np.int64, len(items)), kind="stable")
+    return None
 
 
 def class_centres(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -175,13 +194,15 @@ def class_centres(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) ->
 
 
 def train_encoder(encoder, items: Sequence, labels: np.ndarray, settings: TrainingSettings,
-                  max_steps: int | None = None) -> TrainResult:
+                  max_steps: int | None = None, pretrained: np.ndarray | None = None
+                  ) -> TrainResult:
     """Train ``encoder`` in place with the objective ``settings`` name over ``labels`` (codes
     0..C-1).
 
     ``items`` are what ``encoder.prepare`` takes (titles, image names, or an array of
-    preprocessed images). Returns the trained loss (a class loss's centres) and the per-step
-    losses.
+    preprocessed images). ``pretrained``: the items' embeddings by the untrained encoder, where
+    the caller has them, for the class centres (else one embedding pass here makes them).
+    Returns the trained loss (a class loss's centres) and the per-step losses.
     """
     from common.console import track
 
@@ -195,8 +216,11 @@ def train_encoder(encoder, items: Sequence, labels: np.ndarray, settings: Traini
     items = encoder.precompute_frozen(items)
     loss_fn = create_loss(settings, encoder.embedding_dim, n_classes)
     if settings.init_centres and loss_fn.is_classifier:
-        loss_fn.init_centres(class_centres(
-            embed_items(encoder, items, description="class centres"), labels, n_classes))
+        if pretrained is None:
+            pretrained = embed_items(encoder, items, description="class centres")
+        elif len(pretrained) != len(items):
+            raise ValueError(f"{len(pretrained)} pretrained embeddings for {len(items)} items")
+        loss_fn.init_centres(class_centres(pretrained, labels, n_classes))
     loss_fn.to(device)
     dtype = autocast_dtype(settings, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16
@@ -260,9 +284,9 @@ def train_encoder(encoder, items: Sequence, labels: np.ndarray, settings: Traini
                        str(dtype).removeprefix("torch.") if dtype else None, n_classes)
 
 
-def take_rows(items: Sequence, rows: np.ndarray):
+def take_rows(items: Sequence, rows: np.ndarray | slice):
     """``items[rows]`` for arrays and cached frozen states, a list for titles or file names."""
-    if isinstance(items, (np.ndarray, FrozenStates)):
+    if isinstance(items, (np.ndarray, FrozenStates)) or isinstance(rows, slice):
         return items[rows]
     return [items[r] for r in rows]
 
