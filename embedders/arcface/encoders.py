@@ -75,12 +75,12 @@ class TextEncoder(nn.Module):
         hidden = torch.zeros((len(items), self.max_seq_length, self.embedding_dim),
                              dtype=torch.float16)
         mask = torch.zeros((len(items), self.max_seq_length), dtype=torch.bool)
+        types = tokens.get("token_type_ids")
         starts = range(0, len(items), batch_size)
         for start in track(starts, "frozen layers", len(starts)):
             rows = torch.from_numpy(order[start:start + batch_size]).to(tokens["input_ids"].device)
             batch_mask = tokens["attention_mask"][rows]
             width = max(int(batch_mask.sum(dim=1).max()), 1)
-            types = tokens.get("token_type_ids")
             out = self.model[0].auto_model(
                 input_ids=tokens["input_ids"][rows, :width],
                 attention_mask=batch_mask[:, :width],
@@ -91,6 +91,14 @@ class TextEncoder(nn.Module):
             mask[rows, :width] = batch_mask[:, :width].bool().cpu()
         self.train(was_training)
         return FrozenStates(hidden, mask)
+
+    @staticmethod
+    def batch_order(items) -> np.ndarray:
+        """Titles (or their frozen states) shortest first: a batch runs at its longest title's
+        width, so batching titles of like length skips most of the padding."""
+        lengths = items.mask.sum(dim=1).numpy() if isinstance(items, FrozenStates) \
+            else np.fromiter(map(len, items), np.int64, len(items))
+        return np.argsort(lengths, kind="stable")
 
     def _tokenise(self, items) -> dict:
         tokenise = getattr(self.model, "preprocess", None) or self.model.tokenize

@@ -156,12 +156,12 @@ def autocast_dtype(settings: TrainingSettings, device: torch.device) -> torch.dt
 @torch.no_grad()
 def embed_items(encoder, items: Sequence, batch_size: int = 128, description: str = "embed"
                 ) -> np.ndarray:
-    """L2-normalised float32 embeddings of ``items`` in eval mode, in order (text batched by
-    length, see :func:`length_order`)."""
+    """L2-normalised float32 embeddings of ``items`` in eval mode, in order (batched in the
+    encoder's ``batch_order`` where it has one: text by length)."""
     from common.console import track
 
     encoder.eval()
-    order = length_order(items)
+    order = encoder.batch_order(items) if hasattr(encoder, "batch_order") else None
     chunks = []
     starts = range(0, len(items), batch_size)
     for start in track(starts, description, len(starts)):
@@ -175,16 +175,6 @@ def embed_items(encoder, items: Sequence, batch_size: int = 128, description: st
     if order is not None:
         embeddings[order] = embeddings.copy()
     return embeddings
-
-
-def length_order(items: Sequence) -> np.ndarray | None:
-    """Text rows shortest first (None for anything else): a batch runs at its longest row's
-    width, so batching rows of like length skips most of the padding."""
-    if isinstance(items, FrozenStates):
-        return np.argsort(items.mask.sum(dim=1).numpy(), kind="stable")
-    if isinstance(items, list) and items and all(isinstance(item, str) for item in items):
-        return np.argsort(np.fromiter(map(len, items), np.int64, len(items)), kind="stable")
-    return None
 
 
 def class_centres(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> torch.Tensor:
