@@ -21,15 +21,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from candidate_keys import labelled_candidates  # noqa: E402
 from candidates import candidate_recall  # noqa: E402
-from common.pairs import pair_keys  # noqa: E402
-from common.postings import label_codes  # noqa: E402
+from common.pairs import pair_keys, split_keys  # noqa: E402
 
 
 def neighbour_graph(index: np.ndarray, depth: int, kind: str) -> sp.csr_matrix:
@@ -70,14 +69,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    postings = pl.read_parquet(args.work / "postings.parquet")
-    labels = label_codes(postings)
+    labels, keys = labelled_candidates(args.work)
     n = len(labels)
-    table = pl.read_parquet(args.work / "candidates.parquet", columns=["i", "j"])
-    ci, cj = (table[c].to_numpy().astype(np.int64) for c in ("i", "j"))
-    keys = np.sort(pair_keys(ci, cj, n))
+    ci, cj = split_keys(keys, n)
     report = {"work": str(args.work), "embedder": args.embedder, "postings": n,
-              "pairs_per_posting": round(len(ci) / n, 2),
+              "pairs_per_posting": round(len(keys) / n, 2),
               "recall": round(candidate_recall(ci, cj, labels), 6), "rows": []}
     index = np.load(args.work / "neighbours" / f"{args.embedder}.index.npy")
     print(f"{n:,} postings, {report['pairs_per_posting']} pairs per posting, "

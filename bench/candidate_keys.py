@@ -1,0 +1,22 @@
+"""What the candidate-source benches (``shared_neighbours.py``, ``photo_bridges.py``) read from
+a work directory made by ``cli.py candidates`` on a labelled catalog."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.pairs import pair_keys, unique_keys  # noqa: E402
+from common.postings import label_codes  # noqa: E402
+
+
+def labelled_candidates(work: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The postings' label codes and the candidate pairs' sorted ``i · n + j`` keys."""
+    labels = label_codes(pl.read_parquet(work / "postings.parquet"))
+    table = pl.read_parquet(work / "candidates.parquet", columns=["i", "j"])
+    return labels, unique_keys(pair_keys(table["i"].to_numpy(), table["j"].to_numpy(),
+                                         len(labels)))
