@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from candidate_keys import labelled_candidates  # noqa: E402
+from candidate_keys import labelled_candidates, list_entries, saved_lists  # noqa: E402
 from candidates import candidate_recall  # noqa: E402
 from candidates.blocks import hash_block_pairs  # noqa: E402
 from common.pairs import pair_keys, split_keys, unique_keys  # noqa: E402
@@ -52,10 +52,7 @@ def listed_keys(lists: list[np.ndarray], depth: int) -> np.ndarray:
     n = len(lists[0])
     keys = [np.empty(0, np.int64)]
     for index in lists:
-        rows = np.repeat(np.arange(n, dtype=np.int64), min(depth, index.shape[1]))
-        cols = index[:, :depth].ravel().astype(np.int64)
-        valid = cols >= 0
-        keys += both_ways(rows[valid], cols[valid], n)
+        keys += both_ways(*list_entries(index, depth), n)
     return unique_keys(np.concatenate(keys))
 
 
@@ -72,11 +69,9 @@ def bridge_keys(a: np.ndarray, b: np.ndarray, lists: list[np.ndarray], out_depth
             valid = (cols >= 0) & (cols != rows)
             keys += both_ways(rows[valid], cols[valid], n)
         if in_depth:
-            listers = np.repeat(np.arange(n, dtype=np.int64), in_depth)
-            listed = index[:, :in_depth].ravel().astype(np.int64)
-            valid = listed >= 0
-            order = np.argsort(listed[valid], kind="stable")
-            listers, listed = listers[valid][order], listed[valid][order]
+            listers, listed = list_entries(index, in_depth)
+            order = np.argsort(listed, kind="stable")
+            listers, listed = listers[order], listed[order]
             start = np.searchsorted(listed, b)
             count = np.searchsorted(listed, b, side="right") - start
             offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
@@ -102,7 +97,7 @@ def main() -> None:
     n = len(labels)
     suffix = ".index.npy"
     names = sorted(p.name[:-len(suffix)] for p in (args.work / "neighbours").glob(f"*{suffix}"))
-    lists = [np.load(args.work / "neighbours" / f"{name}.index.npy") for name in names]
+    lists = list(saved_lists(args.work, names).values())
     depth = min(index.shape[1] for index in lists)
     hashes = np.load(args.work / "embeddings" / args.hash / "vectors.npy")
     missing = np.load(args.work / "embeddings" / args.hash / "missing.npy")
@@ -118,6 +113,7 @@ def main() -> None:
           f"{report['pairs_per_posting']} pairs per posting, recall {report['recall']}")
     bases = {k: unique_keys(np.concatenate([listed_keys(lists, k), blocks]))
              for k in ints(args.list_depths) if k <= depth}
+    base_recall = {k: recall(base) for k, base in bases.items()}
     for radius in ints(args.radii):
         a, b = hash_block_pairs(hashes, missing, radius=radius)
         for out_depth, in_depth in itertools.product(ints(args.out_depths), ints(args.in_depths)):
@@ -126,7 +122,7 @@ def main() -> None:
                 both = np.union1d(base, bridges)
                 row = {"radius": radius, "links": len(a), "out": out_depth, "in": in_depth,
                        "list_depth": k, "pairs_per_posting": round(len(both) / n, 2),
-                       "recall": recall(both), "without_bridges": recall(base),
+                       "recall": recall(both), "without_bridges": base_recall[k],
                        "pairs_per_posting_without": round(len(base) / n, 2)}
                 report["rows"].append(row)
                 print(" ".join(f"{key}={value}" for key, value in row.items()), flush=True)

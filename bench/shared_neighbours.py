@@ -26,7 +26,7 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from candidate_keys import labelled_candidates  # noqa: E402
+from candidate_keys import labelled_candidates, list_entries, saved_lists  # noqa: E402
 from candidates import candidate_recall  # noqa: E402
 from common.pairs import pair_keys, split_keys  # noqa: E402
 
@@ -35,11 +35,8 @@ def neighbour_graph(index: np.ndarray, depth: int, kind: str) -> sp.csr_matrix:
     """The 0/1 graph of each row's best ``depth`` listed neighbours (``index``: n × D, -1 past a
     list's end), made symmetric (``sym``), kept as listed (``out``) or mutual only."""
     n = len(index)
-    cols = index[:, :depth].ravel()
-    rows = np.repeat(np.arange(n), min(depth, index.shape[1]))
-    valid = cols >= 0
-    graph = sp.csr_matrix((np.ones(int(valid.sum()), np.float32), (rows[valid], cols[valid])),
-                          shape=(n, n))
+    rows, cols = list_entries(index, depth)
+    graph = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
     if kind == "sym":
         graph = graph.maximum(graph.T)
     elif kind == "mutual":
@@ -75,7 +72,7 @@ def main() -> None:
     report = {"work": str(args.work), "embedder": args.embedder, "postings": n,
               "pairs_per_posting": round(len(keys) / n, 2),
               "recall": round(candidate_recall(ci, cj, labels), 6), "rows": []}
-    index = np.load(args.work / "neighbours" / f"{args.embedder}.index.npy")
+    index = saved_lists(args.work, [args.embedder])[args.embedder]
     print(f"{n:,} postings, {report['pairs_per_posting']} pairs per posting, "
           f"recall {report['recall']}")
     for depth in (int(d) for d in args.depths.split(",")):
