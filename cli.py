@@ -19,7 +19,7 @@ from common.errors import InputError
 from pipeline import DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, Matcher, ParameterError
 from pipeline.bundle import TOOLKIT_VERSION
 from pipeline.distributed import open_client
-from pipeline.settings import ALLOCATIONS, BACKENDS, SEARCH_METHODS, SYMMETRISATIONS
+from pipeline.settings import ALLOCATIONS, BACKENDS, BRIDGE_MODES, SEARCH_METHODS, SYMMETRISATIONS
 from pipeline.transfer import ADAPT_MODES
 
 # The toolkit's packages, whose log records the command line shows.
@@ -281,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedders", default=DEFAULT_EMBEDDERS,
                    help=f"comma-separated embedder names (default {DEFAULT_EMBEDDERS})")
     p.add_argument("--k", type=int, default=DEFAULTS["k"],
-                   help="neighbours per posting per embedder")
+                   help="neighbours per posting per embedder (where photo bridges join, each "
+                        "list pairs its first BRIDGE_LIST_DEPTH)")
     p.add_argument("--search", choices=list(SEARCH_METHODS), default=DEFAULTS["search"],
                    help="top-K search: exact, ann (approximate: faiss IVF for dense vectors, a "
                         "bounded inverted-index walk for sparse ones) or auto (ann from the "
@@ -298,12 +299,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="repeat the blending on the blended vectors (INB)")
     p.add_argument("--blend-power", type=float, default=DEFAULTS["blend_power"],
                    help="neighbour weight = similarity ** POWER (own vector: 1)")
+    p.add_argument("--bridges", choices=list(BRIDGE_MODES), default=DEFAULTS["bridges"],
+                   help="photo bridges: on, off, or auto (default: on unless a learned "
+                        "embedder such as arcface_text is among the embedders)")
+    p.add_argument("--bridge-out", type=int, default=DEFAULTS["bridge_out"],
+                   help="photo bridges: pair a posting with the best OUT neighbours of each "
+                        "posting whose photo is near-identical to its own (default "
+                        f"{DEFAULTS['bridge_out']})")
+    p.add_argument("--bridge-in", type=int, default=DEFAULTS["bridge_in"],
+                   help="photo bridges: pair a posting with the postings that list its photo "
+                        f"twin among their best IN (default {DEFAULTS['bridge_in']})")
+    p.add_argument("--bridge-list-depth", type=int, default=DEFAULTS["bridge_list_depth"],
+                   help="where a catalog has photo twins, each list pairs only its first DEPTH "
+                        f"entries: the bridges take the tail's place (default "
+                        f"{DEFAULTS['bridge_list_depth']})")
     _scheduler_option(p)
     p.set_defaults(run=run_candidates)
 
     p = sub.add_parser("train-ranker", help="build features, cross-validate (P1), train the model")
     p.add_argument("--work", required=True, help="work directory written by `candidates`")
-    _training_options(p, groups="comma-separated feature groups (default: the nine default "
+    _training_options(p, groups="comma-separated feature groups (default: the ten default "
                       "groups; with --labels, those and identifiers)",
                       stack="second stage: a ranker that also sees the first stage's scores "
                             "around each pair, by a nested P1 (--no-stack: the first alone)")

@@ -14,6 +14,7 @@ from common.pairs import key_positions, pair_keys, reverse_positions, split_keys
 
 from .allocate import global_entries
 from .blocks import hash_block_pairs, shared_key_pairs
+from .bridges import bridge_keys, photo_links
 from .pairs import pair_similarity
 from .search import find_neighbours
 
@@ -37,7 +38,8 @@ class CandidateSet:
 
 def build_candidates(embeddings, k: int = 50, search: str = "exact",
                      find: Callable = find_neighbours, allocation: dict | None = None,
-                     search_embeddings: list | None = None) -> CandidateSet:
+                     search_embeddings: list | None = None, bridges: dict | None = None
+                     ) -> CandidateSet:
     """Candidate pairs from a list of :class:`embedders.Embedding`.
 
     ``search_embeddings`` (the same embedders' neighbour-blended vectors, in the same order)
@@ -57,6 +59,10 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     carries per vector embedder ``sim_<name>`` (cosine for every pair; null where either row
     has no vector) and ``rank_<name>`` (1-based rank of j in i's list; null where j is not
     among the entries i's list contributed).
+
+    ``bridges`` (see :func:`~candidates.bridges.bridge_spec`) adds the photo bridges of each
+    hash embedding's links through every vector embedder's lists; where the catalog has links,
+    the lists then pair only their first ``list_depth`` entries (at most k).
     """
     n = len(embeddings[0])
     seconds: dict[str, float] = {}
@@ -66,6 +72,8 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     listed: dict[str, np.ndarray] = {}  # each list's (row, neighbour) keys, for its rank column
     blended: dict[str, object] = {}
     keys = [np.empty(0, np.int64)]
+    links = _photo_links(embeddings, bridges, seconds)
+    pairs_k = min(k, bridges["list_depth"]) if links else k
     for emb, searched_emb in track(list(zip(embeddings, search_embeddings or embeddings)),
                                    "neighbour search"):
         start = time.perf_counter()
@@ -77,8 +85,11 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
             depth = allocation["depth"] if allocation else k
             index, sims, searched[emb.name] = find(searched_emb.vectors, depth, emb.missing,
                                                    search)
-            kept[emb.name] = global_entries(index, sims, k, allocation["at_least"]) \
-                if allocation else None
+            if allocation:
+                kept[emb.name] = global_entries(index, sims, pairs_k, allocation["at_least"])
+            else:
+                kept[emb.name] = None if pairs_k >= index.shape[1] \
+                    else (index >= 0) & (np.arange(index.shape[1]) < pairs_k)
             if searched_emb is not emb:
                 sims = _list_similarity(emb.vectors, index, sims)
                 blended[emb.name] = searched_emb
@@ -87,6 +98,11 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
             listed[emb.name] = pair_keys(i, j, n)
             keys.extend([listed[emb.name], pair_keys(j, i, n)])
         seconds[f"search_{emb.name}"] = round(time.perf_counter() - start, 3)
+    for name, (a, b) in links.items():
+        start = time.perf_counter()
+        keys.extend(bridge_keys(a, b, lists.index, bridges["out"], bridges["in"])
+                    for lists in neighbours.values())
+        seconds[f"bridges_{name}"] += round(time.perf_counter() - start, 3)
 
     start = time.perf_counter()
     keys = unique_keys(np.concatenate(keys))
@@ -105,6 +121,20 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
                 f"blend_sim_{emb.name}", blended[emb.name].vectors, i, j, no_vector)
     seconds["union"] = round(time.perf_counter() - start, 3)
     return CandidateSet(pl.DataFrame(list(columns.values())), neighbours, seconds, searched)
+
+
+def _photo_links(embeddings, bridges: dict | None, seconds: dict
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each hash embedding's photo links where ``bridges`` asks for them and it has any."""
+    links = {}
+    for emb in embeddings if bridges else []:
+        if emb.kind == "hash":
+            start = time.perf_counter()
+            a, b = photo_links(emb.vectors, emb.missing, bridges["radius"])
+            seconds[f"bridges_{emb.name}"] = round(time.perf_counter() - start, 3)
+            if len(a):
+                links[emb.name] = (a, b)
+    return links
 
 
 def _list_pairs(index: np.ndarray, kept: np.ndarray | None = None

@@ -10,6 +10,7 @@ import polars as pl
 
 from common.console import track
 
+from .bridges import bridge_features
 from .context import PairContext
 from .fused import fused_features
 from .fuzzy import fuzzy_features
@@ -34,6 +35,7 @@ FEATURE_GROUPS: dict[str, FeatureGroup] = {
     "graph": graph_features,
     "source": source_features,
     "tokens": token_features,
+    "bridges": bridge_features,
 }
 # Groups built only when named (``--groups``): they pay on some catalogs, not on all.
 OPTIONAL_GROUPS: dict[str, FeatureGroup] = {

@@ -69,6 +69,7 @@ class ModelBundle:
     search_by_embedder: dict | None = None  # per vector embedder, how training searched
     oof_metrics: dict | None = None
     allocation: dict | None = None      # global list allocation; None: top-k per posting
+    bridges: dict | None = None         # photo bridges; None: none (models before them too)
     candidates_fingerprint: str | None = None  # of the pairs it was trained on (None: older)
     score_quantiles: list | None = None  # of the out-of-fold scores (None: older models)
     coverage: dict | None = None  # per embedder, training postings with a vector (None: older)
@@ -122,7 +123,7 @@ class ModelBundle:
         embedders = self._write_encoders(folder)
         self.ranker.save(folder, self.feature_groups, {
             "toolkit_version": TOOLKIT_VERSION, "embedders": embedders, "k": self.k,
-            "blend": self.blend, "allocation": self.allocation,
+            "blend": self.blend, "allocation": self.allocation, "bridges": self.bridges,
             "filter": FILTER_FOLDER if self.pair_filter else None,
             "stack": STACK_FOLDER if self.second else None, "feature_groups": self.groups,
             "postprocess": self.processor.fitted_params(), "params": self.params,
@@ -184,6 +185,7 @@ class ModelBundle:
                                                   for f in schema["features"]},
                    embedders=_resolve_encoders(schema["embedders"], folder), k=schema["k"],
                    blend=schema.get("blend"), allocation=schema.get("allocation"),
+                   bridges=schema.get("bridges"),
                    groups=schema["feature_groups"], processor=processor,
                    pair_filter=pair_filter, filter_groups=filter_groups, second=second,
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),

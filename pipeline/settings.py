@@ -21,6 +21,7 @@ DEFAULT_CHUNK_SIZE = 100_000
 # missing photo means (see ranker.PairRanker): a posting without one, a title-only catalog.
 VIEW_DROPOUT = 0.1
 BACKENDS = ("lightgbm", "xgboost")
+BRIDGE_MODES = ("auto", "on", "off")
 SYMMETRISATIONS = ("mean", "max", "none")
 
 
@@ -101,20 +102,32 @@ def blend_spec(depth: int, iterations: int, power: float) -> dict | None:
     return {"depth": depth, "iterations": iterations, "power": power}
 
 
-def spec_params(blend: dict | None, allocation: dict | None) -> dict:
-    """The Matcher parameters that :func:`blend_spec` and
-    :func:`candidates.allocation_spec` turned into the recorded ``blend`` and ``allocation``
-    (None: no blending, top-k per posting, as recorded before either existed)."""
+def spec_params(blend: dict | None, allocation: dict | None, bridges: dict | None,
+                embedders: list[dict]) -> dict:
+    """The Matcher parameters that :func:`blend_spec`, :func:`candidates.allocation_spec` and
+    :func:`candidates.bridge_spec` turned into the recorded ``blend``, ``allocation`` and
+    ``bridges`` (None: no blending, top-k per posting, no bridges, as recorded before each
+    existed) for these ``embedders`` (specs): ``bridges`` is ``auto`` where that gives what
+    was recorded (no bridges beside a learned embedder, bridges elsewhere)."""
+    from embedders import is_learned
+
     blend = blend or {}
+    learned = any(is_learned(spec["name"]) for spec in embedders)
+    mode = "auto" if (bridges is None) == learned else "on" if bridges else "off"
+    bridge_params = {"bridges": mode}
+    if bridges:
+        bridge_params.update(bridge_out=bridges["out"], bridge_in=bridges["in"],
+                             bridge_list_depth=bridges["list_depth"])
     return {"blend_depth": blend.get("depth", 0), "blend_iterations": blend.get("iterations", 1),
             "blend_power": blend.get("power", 1.0),
             "allocation": "global" if allocation else "per_posting",
-            "search_depth": allocation["depth"] if allocation else None}
+            "search_depth": allocation["depth"] if allocation else None, **bridge_params}
 
 
 def check_ranges(params: dict) -> None:
     """Raise :class:`ParameterError` for the first parameter outside its range."""
-    at_least = {"k": 1, "folds": 2, "blend_iterations": 1}
+    at_least = {"k": 1, "folds": 2, "blend_iterations": 1, "bridge_out": 0, "bridge_in": 0,
+                "bridge_list_depth": 1}
     for name, smallest in at_least.items():
         if params[name] < smallest:
             raise ParameterError(name, f"must be at least {smallest}")
@@ -142,5 +155,7 @@ def check_ranges(params: dict) -> None:
         raise ParameterError("allocation", f"must be one of {', '.join(ALLOCATIONS)}")
     if params["search_depth"] is not None and params["search_depth"] < params["k"]:
         raise ParameterError("search_depth", "must be at least k (default: 2·k)")
+    if params["bridges"] not in BRIDGE_MODES:
+        raise ParameterError("bridges", f"must be one of {', '.join(BRIDGE_MODES)}")
     if params["adapt"] not in ADAPT_MODES:
         raise ParameterError("adapt", f"must be one of {', '.join(ADAPT_MODES)}")

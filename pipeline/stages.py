@@ -89,7 +89,8 @@ class Candidates:
         """The Matcher parameters these candidates were searched with."""
         return {"embedders": self.specs, "k": self.report["k"],
                 "search": self.report.get("search", "exact"),
-                **spec_params(self.report.get("blend"), self.report.get("allocation"))}
+                **spec_params(self.report.get("blend"), self.report.get("allocation"),
+                              self.report.get("bridges"), self.specs)}
 
     def context(self, table: pl.DataFrame | None = None) -> PairContext:
         """The feature builders' view of ``table`` (default: every candidate pair)."""
@@ -177,12 +178,12 @@ def embed(postings: pl.DataFrame, specs: list[dict], cache: Path | None, images:
 
 
 def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer,
-           method: str = "exact", client=None, allocation: dict | None = None
-           ) -> CandidateSet:
+           method: str = "exact", client=None, allocation: dict | None = None,
+           bridges: dict | None = None) -> CandidateSet:
     """Candidate search (``method``: exact, ann or auto; the lists allocated by
-    ``allocation``, see :func:`candidates.build_candidates`), after neighbour blending of the
-    vectors when ``blend`` asks for it (the blend finds the pairs, the plain vectors give their
-    similarities); with a Dask ``client`` an exact search runs as tasks over shards of query
+    ``allocation``, with the photo ``bridges``, see :func:`candidates.build_candidates`), after
+    neighbour blending of the vectors when ``blend`` asks for it (the blend finds the pairs, the
+    plain vectors give their similarities); with a Dask ``client`` an exact search runs as tasks over shards of query
     rows (:func:`~pipeline.distributed.neighbours_on`)."""
     blended = None
     if blend:
@@ -190,7 +191,7 @@ def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer
             blended = [blend_neighbours(e, **blend, search=method) for e in embeddings]
     with timer.step("search"):
         find = find_neighbours if client is None else neighbours_on(client)
-        return build_candidates(embeddings, k, method, find, allocation, blended)
+        return build_candidates(embeddings, k, method, find, allocation, blended, bridges)
 
 
 def kept_by_filter(candidates: Candidates, bundle, timer: Timer, chunk_size: int | None = None,

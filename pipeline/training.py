@@ -181,7 +181,7 @@ def train(candidates: Candidates, params: dict, work: WorkDir | None = None,
     bundle = ModelBundle(
         ranker=final, feature_groups=features.groups, embedders=candidates.fitted_specs(),
         k=candidates.report["k"], blend=candidates.report.get("blend"),
-        allocation=candidates.report.get("allocation"),
+        allocation=candidates.report.get("allocation"), bridges=candidates.report.get("bridges"),
         groups=groups or sorted(set(features.groups.values())), processor=processor,
         pair_filter=pair_filter, filter_groups=filter_groups, second=second, params=params,
         oof_metrics={k: metrics[k] for k in ("f1", "precision", "recall")},

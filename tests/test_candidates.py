@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from candidates import (allocation_spec, build_candidates, candidate_recall, global_entries,
                         pair_similarity, top_k)
 from candidates.blocks import hash_block_pairs
+from candidates.bridges import bridge_keys, bridge_spec
 from candidates.search import find_neighbours, query_shards
 from common.pairs import find_pairs, pair_keys, reverse_positions, split_keys, unique_keys
 from embedders import Embedding
@@ -281,3 +282,48 @@ def test_blended_vectors_find_the_pairs_and_the_plain_ones_give_their_similarity
     assert not np.allclose(table["sim_dense"].to_numpy(), by_blend.table["sim_dense"].to_numpy())
     assert table["blend_sim_dense"].equals(by_blend.table["sim_dense"].alias("blend_sim_dense"))
     assert "blend_sim_dense" not in by_blend.table.columns
+
+
+def test_bridge_keys_match_a_loop_over_links_and_lists():
+    rng = np.random.default_rng(11)
+    n, depth = 40, 6
+    index = np.array([rng.choice(np.delete(np.arange(n), r), depth, replace=False)
+                      for r in range(n)])
+    index[3, 4:] = -1  # a short list
+    a = rng.integers(0, n, 25)
+    b = (a + rng.integers(1, n, 25)) % n
+    expected = set()
+    for x, y in zip(a.tolist(), b.tolist()):
+        expected |= {(x, int(c)) for c in index[y, :2] if c >= 0 and c != x}  # y's best 2
+        expected |= {(int(r), x) for r in range(n) if y in index[r, :3] and r != x}  # list y
+    expected |= {(j, i) for i, j in expected}
+    keys = unique_keys(bridge_keys(a, b, index, out=2, into=3))
+    assert set(zip(*(side.tolist() for side in split_keys(keys, n)))) == expected
+
+
+def test_bridges_take_the_lists_tail_only_where_photos_link():
+    vectors = random_dense(120, 8, seed=5)
+    hashes = np.arange(120, dtype=np.uint64) << np.uint64(20)  # no two alike …
+    hashes[60:80] = hashes[40:60] ^ np.uint64(1)  # … but 20 re-encoded photos
+    linked = Embedding("phash", "hash", hashes, np.zeros(120, bool))
+    dense = Embedding("dense", "dense", vectors, np.zeros(120, bool))
+    spec = bridge_spec(out=2, into=3, list_depth=4)
+    plain = build_candidates([dense, linked], k=8)
+    found = build_candidates([dense, linked], k=8, bridges=spec)
+    ranks = found.table["rank_dense"].to_numpy().astype(float)
+    assert np.nanmax(ranks) == 4  # every list pairs its first 4 only
+    assert found.neighbours["dense"].index.shape == (120, 8)  # searched 8 deep
+    i = found.table["i"].to_numpy().astype(np.int64)
+    j = found.table["j"].to_numpy().astype(np.int64)
+    a, b = hash_block_pairs(hashes, np.zeros(120, bool), radius=spec["radius"])
+    bridged = unique_keys(bridge_keys(a, b, found.neighbours["dense"].index, 2, 3))
+    assert np.isin(bridged, pair_keys(i, j, 120)).all()
+    assert (reverse_positions(i, j, 120) >= 0).all()
+    # a catalog without photos keeps its whole lists, with or without bridges asked for
+    no_photos = Embedding("phash", "hash", hashes, np.ones(120, bool))
+    assert build_candidates([dense, no_photos], k=8, bridges=spec).table.equals(
+        build_candidates([dense, no_photos], k=8).table)
+    assert found.table.height != plain.table.height
+    with pytest.raises(ValueError, match="at least"):
+        bridge_spec(out=-1, into=3, list_depth=4)
+    assert bridge_spec(0, 0, 41) is None

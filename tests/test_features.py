@@ -106,3 +106,27 @@ def test_view_columns_of_a_dense_image_embedder():
     assert view_columns(names, embedders) == ["sim_image", "rank_rev_image", "nb_image_mean1_i",
                                               "fused_tfidf_image", "fused_text_image"]
     assert view_columns(names, embedders[:2]) == []
+
+
+def test_bridges_are_the_best_cosine_to_the_other_ends_photo_twins(context):
+    from candidates.blocks import hash_block_pairs
+
+    table = build_features(context, ["bridges"])
+    emb = context.embeddings["phash"]
+    a, b = hash_block_pairs(emb.vectors, emb.missing)
+    twins = {r: set(b[a == r].tolist()) for r in np.unique(a)}
+    assert twins, "the generated catalog should have near-identical photos"
+    text = context.embeddings["tfidf"].vectors.toarray()
+    got = table.frame["bridge_phash_tfidf"].to_numpy()
+    count_i = table.frame["phash_twins_i"].to_numpy()
+    for row, (i, j) in enumerate(zip(context.i, context.j)):
+        sims = [text[j] @ text[t] for t in twins.get(i, ()) if t != j]
+        sims += [text[i] @ text[t] for t in twins.get(j, ()) if t != i]
+        if emb.missing[i] or emb.missing[j]:
+            assert np.isnan(got[row])
+        elif sims:
+            assert got[row] == pytest.approx(max(sims), abs=1e-5)
+        else:
+            assert got[row] == 0
+        assert count_i[row] == len(twins.get(i, ()))
+    assert (got > 0).sum() > 0

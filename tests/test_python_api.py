@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from candidates import BRIDGE_IN, BRIDGE_LIST_DEPTH, BRIDGE_OUT, bridge_spec
 from datasets import generate_catalog
 from pipeline import Candidates, Matcher, ParameterError, train_work_dir
 from pipeline.inference import FeatureBlocks
@@ -201,11 +202,13 @@ def test_global_lists_and_blending_are_saved_with_the_model_and_replayed(tmp_pat
     report = json.loads((tmp_path / "work" / "candidates.json").read_text())
     assert report["allocation"] == {"depth": 30, "at_least": 5}
     assert report["blend"]["depth"] == 2
+    assert report["bridges"] == bridge_spec(BRIDGE_OUT, BRIDGE_IN, BRIDGE_LIST_DEPTH)
     assert Candidates.load(tmp_path / "work").search_params()["search_depth"] == 30
     matcher.save(tmp_path / "model")
     loaded = Matcher.load(tmp_path / "model")
     assert (loaded.allocation, loaded.search_depth, loaded.blend_depth) == ("global", 30, 2)
     assert loaded.bundle_.allocation == {"depth": 30, "at_least": 5}
+    assert loaded.bundle_.bridges == report["bridges"] and loaded.bridges == "auto"
     assert loaded.predict(test).equals(matcher.predict(test))
     candidate_pairs = loaded.match(test).candidate_pairs
     assert candidate_pairs == matcher.match(test).candidate_pairs
@@ -216,6 +219,27 @@ def test_global_lists_and_blending_are_saved_with_the_model_and_replayed(tmp_pat
     # a model saved before global lists searched each posting's top k, and replays that
     schema = json.loads((tmp_path / "model" / "schema.json").read_text())
     del schema["allocation"], schema["params"]["allocation"], schema["params"]["search_depth"]
+    del schema["bridges"], schema["params"]["bridge_out"], schema["params"]["bridge_in"]
     (tmp_path / "model" / "schema.json").write_text(json.dumps(schema))
     older = Matcher.load(tmp_path / "model")
     assert older.allocation == "per_posting" and older.bundle_.allocation is None
+    # and, saved before photo bridges, searched without them
+    assert (older.bridges, older.bundle_.bridges) == ("off", None)
+
+
+def test_bridges_auto_leave_them_out_beside_a_learned_embedder():
+    from pipeline.settings import embedder_specs, spec_params
+
+    plain, learned = embedder_specs("tfidf,phash"), embedder_specs("tfidf,phash,arcface_text")
+    spec = bridge_spec(BRIDGE_OUT, BRIDGE_IN, BRIDGE_LIST_DEPTH)
+    assert Matcher()._bridges(plain) == spec
+    assert Matcher()._bridges(learned) is None
+    assert Matcher(bridges="on")._bridges(learned) == spec
+    assert Matcher(bridges="off")._bridges(plain) is None
+    assert Matcher(bridge_out=0, bridge_in=0)._bridges(plain) is None
+    with pytest.raises(ParameterError, match="bridges must be one of"):
+        Matcher(bridges="sometimes").validate_params()
+    # what was recorded reads back as the mode that gives it, ``auto`` where auto does
+    assert [spec_params(None, None, recorded, specs)["bridges"]
+            for recorded, specs in ((spec, plain), (None, learned), (None, plain), (spec, learned))
+            ] == ["auto", "auto", "off", "on"]
