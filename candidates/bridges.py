@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.pairs import pair_keys
+from common.pairs import pair_keys, row_entries, row_pointers
 
-from .blocks import hash_block_pairs
 
 BRIDGE_RADIUS = 8
 BRIDGE_OUT = 5
@@ -42,12 +41,6 @@ def bridge_spec(out: int, into: int, list_depth: int) -> dict | None:
             "list_depth": int(list_depth)}
 
 
-def photo_links(values: np.ndarray, missing: np.ndarray, radius: int = BRIDGE_RADIUS
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """The links (a, b), both ways: hashes at most ``radius`` bits apart, stock photos left out."""
-    return hash_block_pairs(values, missing, radius=radius)
-
-
 def bridge_keys(a: np.ndarray, b: np.ndarray, index: np.ndarray, out: int, into: int
                 ) -> np.ndarray:
     """Keys (i·n + j, see :func:`common.pairs.pair_keys`) of the bridge pairs of links (a, b)
@@ -63,15 +56,11 @@ def bridge_keys(a: np.ndarray, b: np.ndarray, index: np.ndarray, out: int, into:
     if into:
         head = index[:, :into]
         valid = head >= 0
-        listers = np.nonzero(valid)[0]
         listed = head[valid].astype(np.int64)
         order = np.argsort(listed, kind="stable")
-        listers, listed = listers[order], listed[order]
-        start = np.searchsorted(listed, b)
-        count = np.searchsorted(listed, b, side="right") - start
-        offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        rows = listers[np.repeat(start, count) + offsets]
-        cols = np.repeat(a, count)
+        listers = np.nonzero(valid)[0][order]  # grouped by the posting they list
+        owner, position = row_entries(row_pointers(listed[order], n), b)
+        rows, cols = listers[position], a[owner]
         valid = rows != cols
         keys += [pair_keys(rows[valid], cols[valid], n), pair_keys(cols[valid], rows[valid], n)]
     return np.concatenate(keys)

@@ -14,7 +14,7 @@ from common.pairs import key_positions, pair_keys, reverse_positions, split_keys
 
 from .allocate import global_entries
 from .blocks import hash_block_pairs, shared_key_pairs
-from .bridges import bridge_keys, photo_links
+from .bridges import bridge_keys
 from .pairs import pair_similarity
 from .search import find_neighbours
 
@@ -130,7 +130,7 @@ def _photo_links(embeddings, bridges: dict | None, seconds: dict
     for emb in embeddings if bridges else []:
         if emb.kind == "hash":
             start = time.perf_counter()
-            a, b = photo_links(emb.vectors, emb.missing, bridges["radius"])
+            a, b = hash_block_pairs(emb.vectors, emb.missing, radius=bridges["radius"])
             seconds[f"bridges_{emb.name}"] = round(time.perf_counter() - start, 3)
             if len(a):
                 links[emb.name] = (a, b)

@@ -80,6 +80,15 @@ def row_pointers(i: np.ndarray, n: int) -> np.ndarray:
     return indptr
 
 
+def row_entries(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every entry of the CSR-style ``rows`` (see :func:`row_pointers`), row by row:
+    (which of ``rows`` it belongs to, its position)."""
+    count = indptr[rows + 1] - indptr[rows]
+    owner = np.repeat(np.arange(len(rows)), count)
+    first = np.cumsum(count) - count
+    return owner, indptr[rows][owner] + np.arange(len(owner)) - first[owner]
+
+
 @numba.njit(parallel=True, cache=True)
 def _reverse_positions(indptr, columns, rows):  # pragma: no cover (compiled)
     out = np.empty(len(rows), dtype=np.int64)

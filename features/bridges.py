@@ -16,7 +16,7 @@ import numpy as np
 
 from candidates import pair_similarity
 from candidates.blocks import hash_block_pairs
-from common.pairs import row_pointers
+from common.pairs import row_entries, row_pointers
 
 from .context import PairContext
 
@@ -54,20 +54,18 @@ def best_bridge(pointers: np.ndarray, twins: np.ndarray, vectors, missing: np.nd
                 i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """For each pair (i, j): the best cosine of j with a twin of i other than j (float32; NaN
     where i has none, or where neither j nor any such twin has a vector)."""
-    count = (pointers[i + 1] - pointers[i]).astype(np.int64)
     out = np.full(len(i), np.nan, dtype=np.float32)
-    if not count.sum():
+    pair, position = row_entries(pointers, i)
+    if not len(pair):
         return out
-    pair = np.repeat(np.arange(len(i)), count)
-    first = np.cumsum(count) - count
-    twin = twins[pointers[i][pair] + np.arange(len(pair)) - first[pair]]
-    end = j[pair]
+    twin, end = twins[position], j[pair]
     # Pairs come sorted by i, so ``end`` runs in blocks of one j: the sparse kernel scatters
     # each j's row once per block.
     sims = pair_similarity(vectors, end, twin)
     sims[(twin == end) | missing[twin] | missing[end]] = -np.inf
-    has = count > 0
-    best = np.maximum.reduceat(sims, first[has])
+    # each pair's entries are one run of ``pair``: its best is that run's maximum
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    best = np.maximum.reduceat(sims, starts)
     best[np.isneginf(best)] = np.nan
-    out[has] = best
+    out[pair[starts]] = best
     return out
