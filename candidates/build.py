@@ -34,12 +34,13 @@ class CandidateSet:
     neighbours: dict[str, Neighbours]
     seconds: dict[str, float] = field(default_factory=dict)
     search: dict[str, dict] = field(default_factory=dict)  # per vector embedder: how it searched
+    list_depth: int = 0  # how deep each list paired: k, or the bridges' list depth
 
 
 def build_candidates(embeddings, k: int = 50, search: str = "exact",
                      find: Callable = find_neighbours, allocation: dict | None = None,
-                     search_embeddings: list | None = None, bridges: dict | None = None
-                     ) -> CandidateSet:
+                     search_embeddings: list | None = None, bridges: dict | None = None,
+                     list_depth: int | None = None) -> CandidateSet:
     """Candidate pairs from a list of :class:`embedders.Embedding`.
 
     ``search_embeddings`` (the same embedders' neighbour-blended vectors, in the same order)
@@ -62,7 +63,11 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
 
     ``bridges`` (see :func:`~candidates.bridges.bridge_spec`) adds the photo bridges of each
     hash embedding's links through every vector embedder's lists; where the catalog has links,
-    the lists then pair only their first ``list_depth`` entries (at most k).
+    the lists then pair only their first ``bridges["list_depth"]`` entries (at most k).
+    ``list_depth`` fixes that depth instead (at most k): a model replays the depth of its
+    training catalog's lists, so that its rank features never meet ranks it was not trained on
+    (a catalog whose photos do not link, or a catalog without photos, matched by a model trained
+    where they do). The depth used is the result's ``list_depth``.
     """
     n = len(embeddings[0])
     seconds: dict[str, float] = {}
@@ -73,7 +78,9 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
     blended: dict[str, object] = {}
     keys = [np.empty(0, np.int64)]
     links = _photo_links(embeddings, bridges, seconds)
-    pairs_k = min(k, bridges["list_depth"]) if links else k
+    if list_depth is None:
+        list_depth = bridges["list_depth"] if links else k
+    pairs_k = min(k, list_depth)
     for emb, searched_emb in track(list(zip(embeddings, search_embeddings or embeddings)),
                                    "neighbour search"):
         start = time.perf_counter()
@@ -120,7 +127,8 @@ def build_candidates(embeddings, k: int = 50, search: str = "exact",
             columns[f"blend_sim_{emb.name}"] = _similarity_column(
                 f"blend_sim_{emb.name}", blended[emb.name].vectors, i, j, no_vector)
     seconds["union"] = round(time.perf_counter() - start, 3)
-    return CandidateSet(pl.DataFrame(list(columns.values())), neighbours, seconds, searched)
+    return CandidateSet(pl.DataFrame(list(columns.values())), neighbours, seconds, searched,
+                        pairs_k)
 
 
 def _photo_links(embeddings, bridges: dict | None, seconds: dict

@@ -4,18 +4,20 @@ Sellers of one product often share a photo but not a wording: the pair's own tex
 low, yet one end's title is close to the title of a posting whose photo is near-identical to
 the other end's. For a pair (i, j) and a text embedder, ``bridge_<hash>_<text>`` is the best
 cosine between one end and a photo twin of the other (hashes at most
-:data:`candidates.blocks.HASH_RADIUS` bits apart, stock-photo blocks left out, as the
-candidates' near-identical pairs): 0 where neither end has a twin other than the pair's other
-end, NaN only where either end has no hash, so that "no twin" is not read as "no photo" (a
-model trained with photos then matches a catalog without them on its titles: view dropout
-hides these columns as NaN). ``<hash>_twins_i`` / ``_j`` count each end's twins.
+:data:`candidates.blocks.HASH_RADIUS` bits apart, as the candidates' near-identical pairs): 0
+where neither end has a twin other than the pair's other end, NaN only where either end's photo
+says nothing: no hash, or a stock photo (a hash shared by more than
+:data:`candidates.blocks.MAX_BLOCK` postings, whose twins are not looked up, so that "no
+twin" there would be false). A missing photo is then not read as "no twin": a model trained
+with photos matches a catalog without them on its titles (view dropout hides these columns as
+NaN). ``<hash>_twins_i`` / ``_j`` count each end's twins (NaN where its photo says nothing).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from candidates import pair_similarity
-from candidates.blocks import hash_block_pairs
+from candidates.blocks import MAX_BLOCK, hash_block_pairs
 from common.pairs import row_entries, row_pointers
 
 from .context import PairContext
@@ -27,20 +29,33 @@ def bridge_features(ctx: PairContext) -> dict[str, np.ndarray]:
         emb = ctx.embeddings[name]
         pointers, twins = ctx.shared(("photo_twins", name),
                                      lambda: _twins(emb.vectors, emb.missing, ctx.n))
+        silent = ctx.shared(("stock_photos", name), lambda: _silent(emb.vectors, emb.missing))
         count = np.diff(pointers).astype(np.float32)
-        count[emb.missing] = np.nan
+        count[silent] = np.nan
         out[f"{name}_twins_i"] = count[ctx.i]
         out[f"{name}_twins_j"] = count[ctx.j]
-        no_hash = emb.missing[ctx.i] | emb.missing[ctx.j]
+        unknown = silent[ctx.i] | silent[ctx.j]
         for text in ctx.vector_embedders:
             vectors = ctx.embeddings[text]
             forward = best_bridge(pointers, twins, vectors.vectors, vectors.missing, ctx.i, ctx.j)
             backward = best_bridge(pointers, twins, vectors.vectors, vectors.missing, ctx.j,
                                    ctx.i)
             best = np.nan_to_num(np.fmax(forward, backward), nan=0.0)
-            best[no_hash] = np.nan
+            best[unknown] = np.nan
             out[f"bridge_{name}_{text}"] = best
     return out
+
+
+def _silent(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """The postings whose photo says nothing: no hash, or a hash that more than
+    :data:`~candidates.blocks.MAX_BLOCK` postings share (the blocks :func:`hash_block_pairs`
+    leaves out, so "no twin" there would be false)."""
+    present = np.flatnonzero(~missing)
+    _, inverse, counts = np.unique(np.asarray(values, np.uint64)[present], return_inverse=True,
+                                   return_counts=True)
+    silent = missing.copy()
+    silent[present[counts[inverse] > MAX_BLOCK]] = True
+    return silent
 
 
 def _twins(values: np.ndarray, missing: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -70,6 +70,9 @@ class ModelBundle:
     oof_metrics: dict | None = None
     allocation: dict | None = None      # global list allocation; None: top-k per posting
     bridges: dict | None = None         # photo bridges; None: none (models before them too)
+    # how deep each list paired at training, replayed when matching (None: as the catalog has
+    # photo links or not, as models before it did)
+    list_depth: int | None = None
     candidates_fingerprint: str | None = None  # of the pairs it was trained on (None: older)
     score_quantiles: list | None = None  # of the out-of-fold scores (None: older models)
     coverage: dict | None = None  # per embedder, training postings with a vector (None: older)
@@ -124,7 +127,7 @@ class ModelBundle:
         self.ranker.save(folder, self.feature_groups, {
             "toolkit_version": TOOLKIT_VERSION, "embedders": embedders, "k": self.k,
             "blend": self.blend, "allocation": self.allocation, "bridges": self.bridges,
-            "filter": FILTER_FOLDER if self.pair_filter else None,
+            "list_depth": self.list_depth, "filter": FILTER_FOLDER if self.pair_filter else None,
             "stack": STACK_FOLDER if self.second else None, "feature_groups": self.groups,
             "postprocess": self.processor.fitted_params(), "params": self.params,
             "oof_metrics": self.oof_metrics, "search_by_embedder": self.search_by_embedder,
@@ -185,7 +188,7 @@ class ModelBundle:
                                                   for f in schema["features"]},
                    embedders=_resolve_encoders(schema["embedders"], folder), k=schema["k"],
                    blend=schema.get("blend"), allocation=schema.get("allocation"),
-                   bridges=schema.get("bridges"),
+                   bridges=schema.get("bridges"), list_depth=schema.get("list_depth"),
                    groups=schema["feature_groups"], processor=processor,
                    pair_filter=pair_filter, filter_groups=filter_groups, second=second,
                    params=schema.get("params"), oof_metrics=schema.get("oof_metrics"),

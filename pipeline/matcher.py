@@ -203,7 +203,7 @@ class Matcher:
                   "rows": frame.height, "k": self.k, "embedders": params["embedders"],
                   "search": self.search, "search_by_embedder": found.search,
                   "blend": blend, "allocation": allocation, "bridges": bridges,
-                  "pairs": table.height,
+                  "list_depth": found.list_depth, "pairs": table.height,
                   "pairs_per_posting": round(table.height / frame.height, 3),
                   "seconds": {**timer.seconds, **found.seconds, "total": timer.total}}
         if has_labels(frame):
@@ -277,7 +277,7 @@ class Matcher:
             embeddings = embed(frame, bundle.embedders, work and work.embeddings, images, timer,
                                self.client)
         found = search(embeddings, bundle.k, bundle.blend, timer, self.search, self.client,
-                       bundle.allocation, bundle.bridges)
+                       bundle.allocation, bundle.bridges, bundle.list_depth)
         # match() lets go of what it has used (at a million postings, the whole candidate
         # table is 2 GiB), so nothing here may keep a reference to it.
         candidates = Candidates(frame, embeddings, found.table, found.neighbours)

@@ -179,9 +179,10 @@ def embed(postings: pl.DataFrame, specs: list[dict], cache: Path | None, images:
 
 def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer,
            method: str = "exact", client=None, allocation: dict | None = None,
-           bridges: dict | None = None) -> CandidateSet:
+           bridges: dict | None = None, list_depth: int | None = None) -> CandidateSet:
     """Candidate search (``method``: exact, ann or auto; the lists allocated by
-    ``allocation``, with the photo ``bridges``, see :func:`candidates.build_candidates`), after
+    ``allocation``, with the photo ``bridges``, each list pairing ``list_depth`` entries where
+    given, see :func:`candidates.build_candidates`), after
     neighbour blending of the vectors when ``blend`` asks for it (the blend finds the pairs, the
     plain vectors give their similarities); with a Dask ``client`` an exact search runs as tasks over shards of query
     rows (:func:`~pipeline.distributed.neighbours_on`)."""
@@ -191,7 +192,8 @@ def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer
             blended = [blend_neighbours(e, **blend, search=method) for e in embeddings]
     with timer.step("search"):
         find = find_neighbours if client is None else neighbours_on(client)
-        return build_candidates(embeddings, k, method, find, allocation, blended, bridges)
+        return build_candidates(embeddings, k, method, find, allocation, blended, bridges,
+                                list_depth)
 
 
 def kept_by_filter(candidates: Candidates, bundle, timer: Timer, chunk_size: int | None = None,

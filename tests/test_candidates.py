@@ -324,6 +324,12 @@ def test_bridges_take_the_lists_tail_only_where_photos_link():
     assert build_candidates([dense, no_photos], k=8, bridges=spec).table.equals(
         build_candidates([dense, no_photos], k=8).table)
     assert found.table.height != plain.table.height
+    assert (found.list_depth, plain.list_depth) == (4, 8)
+    # a model replays its training lists' depth: where photos link, or where none do
+    replayed = build_candidates([dense, no_photos], k=8, bridges=spec, list_depth=4)
+    assert replayed.list_depth == 4 and np.nanmax(replayed.table["rank_dense"].to_numpy()) == 4
+    whole = build_candidates([dense, linked], k=8, bridges=spec, list_depth=8)
+    assert whole.list_depth == 8 and np.nanmax(whole.table["rank_dense"].to_numpy()) == 8
     with pytest.raises(ValueError, match="at least"):
         bridge_spec(out=-1, into=3, list_depth=4)
     assert bridge_spec(0, 0, 41) is None

@@ -130,3 +130,25 @@ def test_bridges_are_the_best_cosine_to_the_other_ends_photo_twins(context):
             assert got[row] == 0
         assert count_i[row] == len(twins.get(i, ()))
     assert (got > 0).sum() > 0
+
+
+def test_a_stock_photo_has_no_twins_to_bridge_through(context):
+    """A hash shared by more postings than candidates.blocks.MAX_BLOCK is a stock photo: its
+    twins are not looked up, so its postings' bridges are unknown (NaN), not "no twin" (0)."""
+    from candidates.blocks import MAX_BLOCK
+
+    emb = context.embeddings["phash"]
+    stock = np.flatnonzero(~emb.missing)[:MAX_BLOCK + 1]
+    hashes = emb.vectors.copy()
+    hashes[stock] = hashes[stock[0]]
+    ctx = PairContext(context.candidates, context.postings,
+                      {**context.embeddings, "phash": dataclasses.replace(emb, vectors=hashes)},
+                      context.neighbours)
+    frame = build_features(ctx, ["bridges"]).frame
+    touches = np.isin(ctx.i, stock) | np.isin(ctx.j, stock)
+    assert touches.any() and (~touches).any()
+    bridge = frame["bridge_phash_tfidf"].to_numpy()
+    assert np.isnan(bridge[touches]).all() and np.isfinite(bridge[~touches]).any()
+    count = frame["phash_twins_i"].to_numpy()
+    assert np.isnan(count[np.isin(ctx.i, stock)]).all()
+    assert np.isfinite(count[~np.isin(ctx.i, stock) & ~emb.missing[ctx.i]]).all()

@@ -203,12 +203,15 @@ def test_global_lists_and_blending_are_saved_with_the_model_and_replayed(tmp_pat
     assert report["allocation"] == {"depth": 30, "at_least": 5}
     assert report["blend"]["depth"] == 2
     assert report["bridges"] == bridge_spec(BRIDGE_OUT, BRIDGE_IN, BRIDGE_LIST_DEPTH)
+    assert report["list_depth"] == 15  # its photos link: each list pairs min(k, 41) entries
     assert Candidates.load(tmp_path / "work").search_params()["search_depth"] == 30
     matcher.save(tmp_path / "model")
     loaded = Matcher.load(tmp_path / "model")
     assert (loaded.allocation, loaded.search_depth, loaded.blend_depth) == ("global", 30, 2)
     assert loaded.bundle_.allocation == {"depth": 30, "at_least": 5}
     assert loaded.bundle_.bridges == report["bridges"] and loaded.bridges == "auto"
+    assert loaded.bundle_.list_depth == 15
+    assert "bridges" in loaded.bundle_.groups
     assert loaded.predict(test).equals(matcher.predict(test))
     candidate_pairs = loaded.match(test).candidate_pairs
     assert candidate_pairs == matcher.match(test).candidate_pairs
@@ -220,11 +223,12 @@ def test_global_lists_and_blending_are_saved_with_the_model_and_replayed(tmp_pat
     schema = json.loads((tmp_path / "model" / "schema.json").read_text())
     del schema["allocation"], schema["params"]["allocation"], schema["params"]["search_depth"]
     del schema["bridges"], schema["params"]["bridge_out"], schema["params"]["bridge_in"]
+    del schema["list_depth"]
     (tmp_path / "model" / "schema.json").write_text(json.dumps(schema))
     older = Matcher.load(tmp_path / "model")
     assert older.allocation == "per_posting" and older.bundle_.allocation is None
     # and, saved before photo bridges, searched without them
-    assert (older.bridges, older.bundle_.bridges) == ("off", None)
+    assert (older.bridges, older.bundle_.bridges, older.bundle_.list_depth) == ("off", None, None)
 
 
 def test_bridges_auto_leave_them_out_beside_a_learned_embedder():
