@@ -21,6 +21,7 @@ from candidates.blocks import MAX_BLOCK, hash_block_pairs
 from common.pairs import row_entries, row_pointers
 
 from .context import PairContext
+from .phash import hash_block_sizes
 
 
 def bridge_features(ctx: PairContext) -> dict[str, np.ndarray]:
@@ -29,7 +30,9 @@ def bridge_features(ctx: PairContext) -> dict[str, np.ndarray]:
         emb = ctx.embeddings[name]
         pointers, twins = ctx.shared(("photo_twins", name),
                                      lambda: _twins(emb.vectors, emb.missing, ctx.n))
-        silent = ctx.shared(("stock_photos", name), lambda: _silent(emb.vectors, emb.missing))
+        # No hash, or a stock photo: a block hash_block_pairs leaves out, whose twins are
+        # not looked up, so "no twin" there would be false.
+        silent = emb.missing | (hash_block_sizes(ctx, name) > MAX_BLOCK)
         count = np.diff(pointers).astype(np.float32)
         count[silent] = np.nan
         out[f"{name}_twins_i"] = count[ctx.i]
@@ -44,18 +47,6 @@ def bridge_features(ctx: PairContext) -> dict[str, np.ndarray]:
             best[unknown] = np.nan
             out[f"bridge_{name}_{text}"] = best
     return out
-
-
-def _silent(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """The postings whose photo says nothing: no hash, or a hash that more than
-    :data:`~candidates.blocks.MAX_BLOCK` postings share (the blocks :func:`hash_block_pairs`
-    leaves out, so "no twin" there would be false)."""
-    present = np.flatnonzero(~missing)
-    _, inverse, counts = np.unique(np.asarray(values, np.uint64)[present], return_inverse=True,
-                                   return_counts=True)
-    silent = missing.copy()
-    silent[present[counts[inverse] > MAX_BLOCK]] = True
-    return silent
 
 
 def _twins(values: np.ndarray, missing: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class ModelBundle:
     """A fitted pipeline: first-stage ranker, optional filter and second stage, post-processing,
-    and the settings that made the candidates (``embedders``, ``k``, ``blend``, ``allocation``)."""
+    and the settings that made the candidates (``embedders``, ``k``, ``blend``, ``allocation``,
+    ``bridges``, ``list_depth``)."""
 
     ranker: PairRanker
     feature_groups: dict[str, str]      # feature → group, for the first stage's features

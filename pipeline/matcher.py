@@ -26,15 +26,14 @@ from common.folds import require_label_groups
 from common.labels import PairLabels
 from common.postings import has_labels, label_codes, load_postings, validate_postings
 from common.workdir import WorkDir
-from embedders import is_learned
 from ranker import FILTER_MAX_PAIRS
 
 from .bundle import ModelBundle
 from .inference import Matching, match
 from .pair_training import train_on_labels
 from .settings import (DEFAULT_CHUNK_SIZE, DEFAULT_EMBEDDERS, DEFAULT_POSTPROCESS, VIEW_DROPOUT,
-                       blend_spec, check_ranges, embedder_specs, feature_groups,
-                       postprocess_steps, spec_params)
+                       blend_spec, bridges_by_default, check_ranges, embedder_specs,
+                       feature_groups, postprocess_steps, spec_params)
 from .stages import (Candidates, embed, images_folder, postings_fingerprint, search,
                      table_fingerprint)
 from .training import train
@@ -370,8 +369,7 @@ class Matcher:
         embedder: its lists already reach a product's other wordings, and on Shopee train
         with ``arcface_text`` the bridges cost 0.0038 of P1 F1 (0.8232 → 0.8194; README,
         "Candidate lists"), where on the default embedders they add 0.0015."""
-        if self.bridges == "off" or (self.bridges == "auto"
-                                     and any(is_learned(spec["name"]) for spec in specs)):
+        if self.bridges == "off" or (self.bridges == "auto" and not bridges_by_default(specs)):
             return None
         return bridge_spec(self.bridge_out, self.bridge_in, self.bridge_list_depth)
 

@@ -102,6 +102,15 @@ def blend_spec(depth: int, iterations: int, power: float) -> dict | None:
     return {"depth": depth, "iterations": iterations, "power": power}
 
 
+def bridges_by_default(embedders: list[dict]) -> bool:
+    """What ``bridges="auto"`` gives for these embedder specs: photo bridges unless a learned
+    embedder is among them (its lists already reach a product's other wordings; see
+    :meth:`Matcher._bridges <pipeline.matcher.Matcher._bridges>`)."""
+    from embedders import is_learned
+
+    return not any(is_learned(spec["name"]) for spec in embedders)
+
+
 def spec_params(blend: dict | None, allocation: dict | None, bridges: dict | None,
                 embedders: list[dict]) -> dict:
     """The Matcher parameters that :func:`blend_spec`, :func:`candidates.allocation_spec` and
@@ -109,11 +118,9 @@ def spec_params(blend: dict | None, allocation: dict | None, bridges: dict | Non
     ``bridges`` (None: no blending, top-k per posting, no bridges, as recorded before each
     existed) for these ``embedders`` (specs): ``bridges`` is ``auto`` where that gives what
     was recorded (no bridges beside a learned embedder, bridges elsewhere)."""
-    from embedders import is_learned
-
     blend = blend or {}
-    learned = any(is_learned(spec["name"]) for spec in embedders)
-    mode = "auto" if (bridges is None) == learned else "on" if bridges else "off"
+    mode = "auto" if (bridges is not None) == bridges_by_default(embedders) \
+        else "on" if bridges else "off"
     bridge_params = {"bridges": mode}
     if bridges:
         bridge_params.update(bridge_out=bridges["out"], bridge_in=bridges["in"],

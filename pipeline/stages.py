@@ -182,9 +182,9 @@ def search(embeddings: list[Embedding], k: int, blend: dict | None, timer: Timer
            bridges: dict | None = None, list_depth: int | None = None) -> CandidateSet:
     """Candidate search (``method``: exact, ann or auto; the lists allocated by
     ``allocation``, with the photo ``bridges``, each list pairing ``list_depth`` entries where
-    given, see :func:`candidates.build_candidates`), after
-    neighbour blending of the vectors when ``blend`` asks for it (the blend finds the pairs, the
-    plain vectors give their similarities); with a Dask ``client`` an exact search runs as tasks over shards of query
+    given, see :func:`candidates.build_candidates`), after neighbour blending of the vectors
+    when ``blend`` asks for it (the blend finds the pairs, the plain vectors give their
+    similarities); with a Dask ``client`` an exact search runs as tasks over shards of query
     rows (:func:`~pipeline.distributed.neighbours_on`)."""
     blended = None
     if blend:

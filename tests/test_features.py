@@ -152,3 +152,20 @@ def test_a_stock_photo_has_no_twins_to_bridge_through(context):
     count = frame["phash_twins_i"].to_numpy()
     assert np.isnan(count[np.isin(ctx.i, stock)]).all()
     assert np.isfinite(count[~np.isin(ctx.i, stock) & ~emb.missing[ctx.i]]).all()
+
+
+def test_hash_block_sizes_count_postings_with_a_hash_only(context):
+    """A missing hash is stored as 0: it must not join the block of a photo whose hash is 0."""
+    emb = context.embeddings["phash"]
+    hashes, missing = emb.vectors.copy(), np.zeros(len(emb.vectors), bool)
+    hashes[:3] = 0          # one real photo hashed 0 …
+    missing[1:3] = True     # … and two postings without a photo, stored as 0 too
+    ctx = PairContext(context.candidates, context.postings,
+                      {**context.embeddings,
+                       "phash": dataclasses.replace(emb, vectors=hashes, missing=missing)},
+                      context.neighbours)
+    block = build_features(ctx, ["phash"]).frame
+    rows = {0: 1.0, 1: np.nan, 2: np.nan}
+    for row, size in rows.items():
+        got = block["phash_block_i"].to_numpy()[ctx.i == row]
+        assert len(got) and (np.isnan(got).all() if np.isnan(size) else (got == size).all())
