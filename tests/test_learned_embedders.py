@@ -89,6 +89,20 @@ def test_training_needs_labels_and_settings_are_checked(small_catalog, tmp_path)
     assert done.returncode == 2 and "label_group" in done.stderr, done.stderr
 
 
+def test_text_training_defaults_are_config_and_a_given_setting_wins():
+    from embedders.learned import TEXT_TRAINING
+
+    default = create_embedder("arcface_text")
+    assert default.get_config()["training"] == TEXT_TRAINING  # recorded, hence in the key
+    assert default.training_settings().batch_size == TEXT_TRAINING["batch_size"]
+    given = create_embedder("arcface_text", training={"lr": 1e-4})
+    assert given.training_settings().lr == 1e-4
+    assert given.training_settings().amp_dtype == TEXT_TRAINING["amp_dtype"]
+    assert given.cache_key("x") != default.cache_key("x")
+    with pytest.raises(ValueError, match="must be a dict"):
+        create_embedder("arcface_text", training="lr=1")
+
+
 def write(frame: pl.DataFrame, folder, name: str = "postings.csv"):
     frame.write_csv(folder / name)
     return folder / name
