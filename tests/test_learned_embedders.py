@@ -89,16 +89,20 @@ def test_training_needs_labels_and_settings_are_checked(small_catalog, tmp_path)
     assert done.returncode == 2 and "label_group" in done.stderr, done.stderr
 
 
-def test_text_training_defaults_are_config_and_a_given_setting_wins():
+def test_text_training_defaults_are_config_and_a_given_training_replaces_them():
+    from embedders.arcface import TrainingSettings
     from embedders.learned import TEXT_TRAINING
 
     default = create_embedder("arcface_text")
     assert default.get_config()["training"] == TEXT_TRAINING  # recorded, hence in the key
     assert default.training_settings().batch_size == TEXT_TRAINING["batch_size"]
-    given = create_embedder("arcface_text", training={"lr": 1e-4})
-    assert given.training_settings().lr == 1e-4
-    assert given.training_settings().amp_dtype == TEXT_TRAINING["amp_dtype"]
-    assert given.cache_key("x") != default.cache_key("x")
+    # A given training (a recorded {} too) means what it says, on TrainingSettings' defaults.
+    given = create_embedder("arcface_text", training={"lr": 3e-4})
+    assert given.training_settings().lr == 3e-4
+    assert given.training_settings().batch_size == TrainingSettings().batch_size
+    recorded = create_embedder("arcface_text", **{**default.get_config(), "training": {}})
+    assert recorded.training_settings().amp_dtype == TrainingSettings().amp_dtype
+    assert len({e.cache_key("x") for e in (default, given, recorded)}) == 3
     with pytest.raises(ValueError, match="must be a dict"):
         create_embedder("arcface_text", training="lr=1")
 
